@@ -1,0 +1,56 @@
+"""The ``fraudops`` command: a thin face that imports each subcommand's part only when it runs.
+
+Subcommand modules expose ``add_arguments(parser)`` and ``run(args) -> int``; listing them here as
+strings keeps ``fraudops --help`` fast and the core usable without Beam, FastAPI or CatBoost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("fraudops.commands.simulate", "write a simulated labelled transaction history"),
+    "validate": ("fraudops.commands.validate", "check a history file; report bad rows and fields"),
+    "features": (
+        "fraudops.commands.features",
+        "list the feature contract (names, windows, defaults)",
+    ),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "usage: fraudops COMMAND [options]\n\ncommands:\n" + "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if args[0] == "--version":
+        from fraudops import __version__
+
+        print(__version__)
+        return 0
+    name = args[0]
+    if name not in COMMANDS:
+        print(f"fraudops: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"fraudops {name}", description=COMMANDS[name][1])
+    module.add_arguments(parser)
+    ns = parser.parse_args(args[1:])
+    try:
+        return int(module.run(ns))
+    except BrokenPipeError:  # `fraudops features | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

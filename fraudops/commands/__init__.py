@@ -1,0 +1,1 @@
+"""Core subcommands of the ``fraudops`` CLI (parts register theirs in fraudops.cli.COMMANDS)."""

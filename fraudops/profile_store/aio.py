@@ -1,0 +1,73 @@
+"""asyncio profile-store client for the services: same commands, same single round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aredis
+
+from fraudops.profile_store.commands import (
+    SCRIPT,
+    Profiles,
+    StoreConfig,
+    is_noscript,
+    label_evalsha,
+    parse_tx_replies,
+    tx_evalsha,
+)
+from fraudops.profile_store.layout import entity_key
+from fraudops.profile_store.state import EntityState
+from fraudops.schema import Txn
+
+
+class AsyncProfileStore:
+    """The asyncio twin of :class:`fraudops.profile_store.client.ProfileStore`."""
+
+    def __init__(self, client: aredis.Redis, config: StoreConfig | None = None) -> None:
+        self.redis = client
+        self.config = config or StoreConfig()
+
+    async def _run(self, commands: list[list[Any]]) -> list[Any]:
+        for attempt in (0, 1):
+            pipe = self.redis.pipeline(transaction=False)
+            for cmd in commands:
+                pipe.execute_command(*cmd)
+            replies = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(is_noscript(r) for r in replies):
+                await self.redis.script_load(SCRIPT)
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return list(replies)
+        raise AssertionError("unreachable")
+
+    async def read(self, customer_id: str, terminal_id: str) -> tuple[EntityState, EntityState]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(entity_key(self.config.prefix, "customer", customer_id))
+        pipe.hgetall(entity_key(self.config.prefix, "terminal", terminal_id))
+        customer, terminal = await pipe.execute()
+        return EntityState.from_hash(customer), EntityState.from_hash(terminal)
+
+    async def apply_transaction(self, tx: Txn) -> Profiles:
+        cmds = [tx_evalsha(self.config, tx, "customer"), tx_evalsha(self.config, tx, "terminal")]
+        return parse_tx_replies(await self._run(cmds))
+
+    async def apply_label(
+        self,
+        transaction_id: str,
+        customer_id: str,
+        terminal_id: str,
+        arrival_ts: int,
+        is_fraud: bool,
+    ) -> tuple[int, int]:
+        cmds = [
+            label_evalsha(
+                self.config, "customer", customer_id, transaction_id, arrival_ts, is_fraud
+            ),
+            label_evalsha(
+                self.config, "terminal", terminal_id, transaction_id, arrival_ts, is_fraud
+            ),
+        ]
+        c_delta, t_delta = await self._run(cmds)
+        return int(c_delta), int(t_delta)

@@ -1,0 +1,82 @@
+-- Apply one event (a transaction or a label) to one entity profile hash, atomically.
+-- Mirror of fraudops.profile_store.state.EntityState.apply: change both together.
+--
+-- KEYS[1]  entity hash                     KEYS[2]  marker: dedup (tx) or label state (label)
+-- ARGV[1]  mode: "tx" | "label"
+-- ARGV[2]  marker TTL seconds (>0)         ARGV[3]  hash TTL seconds (0: no expiry)
+-- ARGV[4..7] prune bounds: min minute bucket, min hour bucket, min day bucket, min pair ts
+-- tx:    ARGV[8] n increments, then n (field, delta); then m, then m (field, value) keep-max
+--        returns {1, fields-before} when applied, {0, fields-now} when the tx was counted before
+-- label: ARGV[8] new label (0/1), ARGV[9] known-fraud field of the arrival day
+--        returns the delta applied to that field (new - previously counted)
+
+local hash = KEYS[1]
+local floors = {m = tonumber(ARGV[4]), h = tonumber(ARGV[5]), d = tonumber(ARGV[6])}
+local min_pair_ts = tonumber(ARGV[7])
+
+local function prune(fields)
+  local stale = {}
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if string.sub(f, 2, 2) == ':' then
+      local g = string.sub(f, 1, 1)
+      if g == 'p' then
+        if tonumber(fields[i + 1]) < min_pair_ts then stale[#stale + 1] = f end
+      elseif floors[g] then
+        local b = tonumber(string.match(f, '^.:(%-?%d+):'))
+        if b and b < floors[g] then stale[#stale + 1] = f end
+      end
+    end
+  end
+  for i = 1, #stale, 500 do
+    redis.call('HDEL', hash, unpack(stale, i, math.min(i + 499, #stale)))
+  end
+end
+
+local function incr(field, delta)
+  if redis.call('HINCRBY', hash, field, delta) == 0 then redis.call('HDEL', hash, field) end
+end
+
+local function touch()
+  local ttl = tonumber(ARGV[3])
+  if ttl > 0 then redis.call('EXPIRE', hash, ttl) end
+end
+
+if ARGV[1] == 'tx' then
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+    return {0, redis.call('HGETALL', hash)}
+  end
+  local before = redis.call('HGETALL', hash)
+  prune(before)
+  local n = tonumber(ARGV[8])
+  local i = 9
+  for _ = 1, n do
+    incr(ARGV[i], tonumber(ARGV[i + 1]))
+    i = i + 2
+  end
+  local m = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, m do
+    local value = tonumber(ARGV[i + 1])
+    local current = redis.call('HGET', hash, ARGV[i])
+    if not current or tonumber(current) < value then redis.call('HSET', hash, ARGV[i], ARGV[i + 1]) end
+    i = i + 2
+  end
+  touch()
+  return {1, before}
+end
+
+if ARGV[1] == 'label' then
+  local new = tonumber(ARGV[8])
+  local old = tonumber(redis.call('GET', KEYS[2]) or '0')
+  redis.call('SET', KEYS[2], new, 'EX', ARGV[2])
+  prune(redis.call('HGETALL', hash))
+  local delta = new - old
+  if delta ~= 0 then
+    incr(ARGV[9], delta)
+    touch()
+  end
+  return delta
+end
+
+return redis.error_reply('apply_update.lua: unknown mode ' .. tostring(ARGV[1]))

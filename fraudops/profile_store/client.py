@@ -1,0 +1,99 @@
+"""Synchronous profile-store client (pipelines, tools, tests); see aio.py for the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from fraudops.profile_store.commands import (
+    SCRIPT,
+    Profiles,
+    StoreConfig,
+    is_noscript,
+    label_evalsha,
+    parse_tx_replies,
+    tx_evalsha,
+)
+from fraudops.profile_store.layout import EntityKind, entity_key
+from fraudops.profile_store.state import EntityState
+from fraudops.schema import Txn
+from fraudops.settings import CoreSettings
+
+
+class ProfileStore:
+    """Reads and atomically updates customer and terminal profiles in one round trip."""
+
+    def __init__(self, client: redis.Redis, config: StoreConfig | None = None) -> None:
+        self.redis = client
+        self.config = config or StoreConfig()
+
+    @classmethod
+    def from_settings(cls, settings: CoreSettings | None = None) -> ProfileStore:
+        s = settings or CoreSettings()
+        client = redis.Redis.from_url(s.redis_url, socket_timeout=max(s.redis_timeout_s, 1.0))
+        cfg = StoreConfig(s.key_prefix, s.profile_ttl_s, s.dedup_ttl_s, s.label_state_ttl_s)
+        return cls(client, cfg)
+
+    def _run(self, commands: list[list[Any]]) -> list[Any]:
+        for attempt in (0, 1):
+            pipe = self.redis.pipeline(transaction=False)
+            for cmd in commands:
+                pipe.execute_command(*cmd)  # type: ignore[no-untyped-call]
+            replies = pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(is_noscript(r) for r in replies):
+                self.redis.script_load(SCRIPT)
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return list(replies)
+        raise AssertionError("unreachable")
+
+    def read(self, customer_id: str, terminal_id: str) -> tuple[EntityState, EntityState]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(entity_key(self.config.prefix, "customer", customer_id))
+        pipe.hgetall(entity_key(self.config.prefix, "terminal", terminal_id))
+        customer, terminal = pipe.execute()
+        return EntityState.from_hash(customer), EntityState.from_hash(terminal)
+
+    def read_entity(self, kind: EntityKind, entity_id: str) -> EntityState:
+        raw = self.redis.hgetall(entity_key(self.config.prefix, kind, entity_id))
+        return EntityState.from_hash(raw)
+
+    def apply_transaction(self, tx: Txn) -> Profiles:
+        """Count ``tx`` once in both profiles; return both profiles as they were before it."""
+        cmds = [tx_evalsha(self.config, tx, "customer"), tx_evalsha(self.config, tx, "terminal")]
+        return parse_tx_replies(self._run(cmds))
+
+    def apply_label(
+        self,
+        transaction_id: str,
+        customer_id: str,
+        terminal_id: str,
+        arrival_ts: int,
+        is_fraud: bool,
+    ) -> tuple[int, int]:
+        """Record a label that ARRIVED at ``arrival_ts``; returns (customer, terminal) deltas."""
+        cmds = [
+            label_evalsha(
+                self.config, "customer", customer_id, transaction_id, arrival_ts, is_fraud
+            ),
+            label_evalsha(
+                self.config, "terminal", terminal_id, transaction_id, arrival_ts, is_fraud
+            ),
+        ]
+        c_delta, t_delta = self._run(cmds)
+        return int(c_delta), int(t_delta)
+
+    def write_state(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:
+        """Replace an entity's profile (backfill): DEL + HSET in one MULTI, so reruns converge."""
+        key = entity_key(self.config.prefix, kind, entity_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        mapping = state.to_hash()
+        if mapping:
+            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+            if self.config.profile_ttl_s:
+                pipe.expire(key, self.config.profile_ttl_s)
+        pipe.execute()

@@ -1,0 +1,124 @@
+"""The canonical transaction: one validated shape shared by readers, pipelines and services."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+MCC_RE = re.compile(r"^[0-9]{4}$")
+ID_MAX_LEN = 128
+KNOWN_CHANNELS = frozenset({"card_present", "ecommerce", "atm", "moto", "contactless", "wallet"})
+CHANNEL_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+CANONICAL_COLUMNS = (
+    "transaction_id",
+    "timestamp",
+    "customer_id",
+    "terminal_id",
+    "amount",
+    "currency",
+    "mcc",
+    "country",
+    "channel",
+)
+LABEL_COLUMNS = ("is_fraud", "fraud_scenario")
+OPTIONAL_COLUMNS = ("currency", "mcc", "country", "channel")
+
+# The Fraud Detection Handbook's names for the same fields.
+HANDBOOK_TO_CANONICAL = {
+    "TRANSACTION_ID": "transaction_id",
+    "TX_DATETIME": "timestamp",
+    "CUSTOMER_ID": "customer_id",
+    "TERMINAL_ID": "terminal_id",
+    "TX_AMOUNT": "amount",
+    "TX_FRAUD": "is_fraud",
+    "TX_FRAUD_SCENARIO": "fraud_scenario",
+}
+CANONICAL_TO_HANDBOOK = {v: k for k, v in HANDBOOK_TO_CANONICAL.items()}
+
+Id = Annotated[str, Field(min_length=1, max_length=ID_MAX_LEN, pattern=r"^[^\s]+$")]
+
+
+def parse_timestamp(value: str | datetime) -> datetime:
+    """RFC 3339 -> aware UTC datetime; a naive value is refused rather than guessed."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("timestamp must carry a UTC offset (RFC 3339), e.g. 2018-04-01T10:00:00Z")
+    return dt.astimezone(UTC)
+
+
+class Transaction(BaseModel):
+    """A payment as the scoring API and the readers accept it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    transaction_id: Id
+    timestamp: datetime
+    customer_id: Id
+    terminal_id: Id
+    amount: Decimal = Field(gt=0, le=Decimal("1e9"), max_digits=15, decimal_places=3)
+    currency: str | None = Field(default=None, pattern=CURRENCY_RE.pattern)
+    mcc: str | None = Field(default=None, pattern=MCC_RE.pattern)
+    country: str | None = Field(default=None, pattern=COUNTRY_RE.pattern)
+    channel: str | None = Field(default=None, pattern=CHANNEL_RE.pattern)
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> datetime:
+        if not isinstance(value, str | datetime):
+            raise ValueError("timestamp must be an RFC 3339 string")
+        return parse_timestamp(value)
+
+    def to_txn(self) -> Txn:
+        return Txn(
+            transaction_id=self.transaction_id,
+            ts=int(self.timestamp.timestamp()),
+            customer_id=self.customer_id,
+            terminal_id=self.terminal_id,
+            amount=float(self.amount),
+            currency=self.currency,
+            mcc=self.mcc,
+            country=self.country,
+            channel=self.channel,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Txn:
+    """The light, already-validated form the feature code works on (epoch seconds, float amount).
+
+    Timestamps are whole UTC seconds: every window and bucket of the contract is defined on them.
+    """
+
+    transaction_id: str
+    ts: int
+    customer_id: str
+    terminal_id: str
+    amount: float
+    currency: str | None = None
+    mcc: str | None = None
+    country: str | None = None
+    channel: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.amount > 0 and math.isfinite(self.amount)):
+            raise ValueError(f"amount must be a finite number > 0, got {self.amount!r}")
+
+    @property
+    def amount_milli(self) -> int:
+        """Amount in thousandths of the major unit: exact integer sums in Redis and offline."""
+        return round(self.amount * 1000)

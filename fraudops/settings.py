@@ -1,0 +1,27 @@
+"""Core settings, from the environment (secrets never live in the repo)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CoreSettings(BaseSettings):
+    """Where the profile store lives and how long its entries are kept."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAUDOPS_", extra="ignore")
+
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "FRAUDOPS_REDIS_URL"),
+    )
+    database_url: str = Field(
+        default="sqlite:///fraudops.db",
+        validation_alias=AliasChoices("DATABASE_URL", "FRAUDOPS_DATABASE_URL"),
+    )
+    key_prefix: str = Field(default="fo", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    # Wall-clock retention of Redis entries (feature windows are on transaction time).
+    profile_ttl_s: int = Field(default=120 * 86400, ge=0)
+    dedup_ttl_s: int = Field(default=7 * 86400, gt=0)
+    label_state_ttl_s: int = Field(default=60 * 86400, gt=0)
+    redis_timeout_s: float = Field(default=0.05, gt=0)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Make sure the Redis and PostgreSQL the integration tests use are answering; start them if not.
+set -euo pipefail
+REDIS_HOST=127.0.0.1 REDIS_PORT=6379
+
+redis_up() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+if ! redis_up; then
+  if ! command -v redis-server >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  fi
+  echo "starting redis-server on $REDIS_PORT"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
+  for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+fi
+redis_up || { echo "Redis is not answering on $REDIS_HOST:$REDIS_PORT" >&2; exit 1; }
+
+if ! pg_up; then
+  if ! command -v pg_ctlcluster >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  fi
+  echo "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  for _ in $(seq 100); do pg_up && break; sleep 0.2; done
+fi
+pg_up || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
+echo "services: redis and postgresql answering"
