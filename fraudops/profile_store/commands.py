@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from fraudops.profile_store.layout import (
     DAY,
     EntityKind,
@@ -101,4 +103,4 @@ def parse_tx_replies(replies: list[Any]) -> Profiles:
 
 
 def is_noscript(reply: Any) -> bool:
-    return isinstance(reply, Exception) and "NOSCRIPT" in str(reply)
+    return isinstance(reply, NoScriptError)
