@@ -1,0 +1,129 @@
+"""Schema and readers: both column conventions, both file formats, errors that name row and field."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from fraudops.commands.simulate import write_frame
+from fraudops.readers import HistoryValidationError, iter_txns, read_history, validate_history
+from fraudops.schema import Transaction, Txn
+from fraudops.simulator import SimulationConfig, simulate, to_handbook
+
+CFG = SimulationConfig(customers=50, terminals=100, days=5, seed=1)
+
+
+@pytest.fixture(scope="module")
+def canonical() -> pd.DataFrame:
+    return simulate(CFG)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".csv.gz"])
+@pytest.mark.parametrize("fmt", ["canonical", "handbook"])
+def test_round_trip_every_format(
+    tmp_path: Path, canonical: pd.DataFrame, suffix: str, fmt: str
+) -> None:
+    df = canonical if fmt == "canonical" else to_handbook(canonical, CFG.start_date)
+    path = tmp_path / f"h{suffix}"
+    write_frame(df, path)
+    back = read_history(path)
+    assert len(back) == len(canonical)
+    assert back["transaction_id"].tolist() == canonical["transaction_id"].tolist()
+    assert (back["timestamp"] == canonical["timestamp"]).all()
+    assert back["amount"].tolist() == canonical["amount"].tolist()
+    assert back["is_fraud"].tolist() == canonical["is_fraud"].tolist()
+    if fmt == "canonical":
+        assert back["mcc"].tolist() == canonical["mcc"].tolist()
+    else:
+        assert back["mcc"].isna().all()
+
+
+def test_malformed_rows_are_named(tmp_path: Path, canonical: pd.DataFrame) -> None:
+    df = canonical.head(6).copy()
+    df["timestamp"] = df["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    df.loc[1, "amount"] = -5
+    df.loc[2, "timestamp"] = "yesterday"
+    df.loc[3, "customer_id"] = ""
+    df.loc[4, "currency"] = "euro"
+    df.loc[5, "transaction_id"] = df.loc[0, "transaction_id"]
+    path = tmp_path / "bad.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(HistoryValidationError) as info:
+        read_history(path)
+    text = str(info.value)
+    assert "row 2, field 'amount': must be > 0 (got '-5" in text
+    assert "row 3, field 'timestamp'" in text and "'yesterday'" in text
+    assert "row 4, field 'customer_id': missing" in text
+    assert "row 5, field 'currency'" in text
+    assert "row 6, field 'transaction_id': duplicate" in text
+    assert [e.row for e in info.value.errors] == [2, 3, 4, 5, 6]
+
+
+def test_split_mode_keeps_good_rows_and_reasons(canonical: pd.DataFrame) -> None:
+    df = canonical.head(10).copy()
+    df.loc[3, "amount"] = float("nan")
+    good, bad = validate_history(df, on_error="split")
+    assert len(good) == 9 and bad["row"].tolist() == [4]
+    assert bad["error"].iat[0] == "amount: not a number"
+
+
+def test_missing_column_is_named(canonical: pd.DataFrame) -> None:
+    with pytest.raises(HistoryValidationError, match="field 'terminal_id': column missing"):
+        validate_history(canonical.drop(columns=["terminal_id"]))
+
+
+def test_unknown_extension(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown history format"):
+        read_history(tmp_path / "h.json")
+
+
+def test_transaction_model_validation() -> None:
+    tx = Transaction.model_validate(
+        {
+            "transaction_id": "t1",
+            "timestamp": "2018-04-01T10:00:00+02:00",
+            "customer_id": "c1",
+            "terminal_id": "m1",
+            "amount": "12.50",
+            "currency": "EUR",
+            "channel": "ecommerce",
+        }
+    )
+    assert tx.to_txn() == Txn("t1", 1522569600, "c1", "m1", 12.5, "EUR", None, None, "ecommerce")
+    bad = [
+        ({"amount": 0}, "amount"),
+        ({"amount": "1.2345"}, "amount"),
+        ({"timestamp": "2018-04-01T10:00:00"}, "timestamp"),
+        ({"timestamp": "not a time"}, "timestamp"),
+        ({"currency": "eur"}, "currency"),
+        ({"customer_id": ""}, "customer_id"),
+        ({"surprise": 1}, "surprise"),
+    ]
+    base = {
+        "transaction_id": "t1",
+        "timestamp": "2018-04-01T10:00:00Z",
+        "customer_id": "c1",
+        "terminal_id": "m1",
+        "amount": 1,
+    }
+    for change, field in bad:
+        with pytest.raises(ValidationError) as info:
+            Transaction.model_validate({**base, **change})
+        assert info.value.errors()[0]["loc"][0] == field
+
+
+def test_txn_rejects_non_positive_amount() -> None:
+    with pytest.raises(ValueError, match="amount"):
+        Txn("t", 0, "c", "m", 0.0)
+
+
+def test_iter_txns_floors_to_seconds(canonical: pd.DataFrame) -> None:
+    df, _ = validate_history(canonical.head(3))
+    df.loc[0, "timestamp"] = pd.Timestamp("2018-04-01T00:00:01.900Z")
+    first = next(iter_txns(df))
+    assert first.ts == int(pd.Timestamp("2018-04-01T00:00:01Z").timestamp())
+    assert date.fromtimestamp(first.ts) >= CFG.start_date
