@@ -35,7 +35,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	$(PY) -m bench.simulator
+	$(PY) -m bench.core
 
 demo: setup
 	@echo "make demo: the full loop lands with issue 8; for now it simulates a history" \

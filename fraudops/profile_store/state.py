@@ -29,12 +29,14 @@ class EntityState:
     in milli-units, and so on (granularity letter + metric letter).
     """
 
-    __slots__ = ("last_ts", "pairs", "series")
+    __slots__ = ("_sums", "last_ts", "pairs", "series")
 
     def __init__(self) -> None:
         self.series: dict[str, dict[int, int]] = {}
         self.last_ts: int | None = None
         self.pairs: dict[str, int] = {}
+        # features ask for the same windows several times; cleared by every change
+        self._sums: dict[tuple[str, int, int], int] = {}
 
     # --- reading -----------------------------------------------------------------------------
     @classmethod
@@ -74,13 +76,18 @@ class EntityState:
 
     def window_sum(self, series: str, first: int, last: int) -> int:
         """Sum of one series over buckets first..last inclusive."""
+        key = (series, first, last)
+        cached = self._sums.get(key)
+        if cached is not None:
+            return cached
         buckets = self.series.get(series)
-        if not buckets:
-            return 0
-        return sum(v for b, v in buckets.items() if first <= b <= last)
+        total = sum(v for b, v in buckets.items() if first <= b <= last) if buckets else 0
+        self._sums[key] = total
+        return total
 
     # --- writing (mirror of apply_update.lua) ------------------------------------------------
     def apply(self, update: Update) -> None:
+        self._sums.clear()
         self.prune(update.prune)
         for field, delta in update.incr:
             gran, bucket, metric = field.split(":", 2)
@@ -101,6 +108,7 @@ class EntityState:
                     self.pairs[terminal_id] = value
 
     def prune(self, bounds: PruneBounds) -> None:
+        self._sums.clear()
         floors = {"m": bounds.min_minute, "h": bounds.min_hour, "d": bounds.min_day}
         for key, buckets in self.series.items():
             floor = floors[key[0]]

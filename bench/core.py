@@ -1,0 +1,124 @@
+"""Core benchmarks: simulator, offline feature fold, profile-store round trips, feature vector.
+
+    python -m bench.core [--json] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import time
+import uuid
+
+import redis
+import redis.asyncio as aredis
+
+from fraudops.features import feature_vector
+from fraudops.features.offline import fixed_delay_labels, point_in_time_features
+from fraudops.profile_store.aio import AsyncProfileStore
+from fraudops.profile_store.client import ProfileStore
+from fraudops.profile_store.commands import StoreConfig
+from fraudops.readers import iter_txns, validate_history
+from fraudops.settings import CoreSettings
+from fraudops.simulator import SimulationConfig, simulate
+
+
+def bench_simulator(quick: bool) -> dict[str, float]:
+    cfg = SimulationConfig(extras=False) if not quick else SimulationConfig(customers=1000)
+    started = time.perf_counter()
+    df = simulate(cfg)
+    wall = time.perf_counter() - started
+    return {"simulate_rows": len(df), "simulate_s": wall, "simulate_fraud_rate": df.is_fraud.mean()}
+
+
+def bench_fold(quick: bool) -> dict[str, float]:
+    cfg = SimulationConfig(customers=300 if quick else 1000, terminals=2000, days=60)
+    history, _ = validate_history(simulate(cfg))
+    labels = fixed_delay_labels(history)
+    started = time.perf_counter()
+    point_in_time_features(history, labels)
+    wall = time.perf_counter() - started
+    return {"fold_rows": len(history), "fold_tx_per_s": len(history) / wall}
+
+
+def _store(url: str) -> tuple[redis.Redis, StoreConfig]:
+    return redis.Redis.from_url(url), StoreConfig(prefix=f"bench{uuid.uuid4().hex[:8]}")
+
+
+def _cleanup(client: redis.Redis, cfg: StoreConfig) -> None:
+    keys = list(client.scan_iter(match=f"{cfg.prefix}:*", count=5000))
+    for i in range(0, len(keys), 5000):
+        client.delete(*keys[i : i + 5000])
+
+
+def bench_store(url: str, quick: bool) -> dict[str, float]:
+    cfg_sim = SimulationConfig(customers=500, terminals=1000, days=20)
+    history, _ = validate_history(simulate(cfg_sim))
+    txns = list(iter_txns(history.head(3000 if quick else 20000)))
+    client, cfg = _store(url)
+    store = ProfileStore(client, cfg)
+    lat, vec = [], []
+    try:
+        for tx in txns:
+            t0 = time.perf_counter()
+            profiles = store.apply_transaction(tx)
+            t1 = time.perf_counter()
+            feature_vector(tx, profiles.customer, profiles.terminal)
+            t2 = time.perf_counter()
+            lat.append(t1 - t0)
+            vec.append(t2 - t1)
+    finally:
+        _cleanup(client, cfg)
+
+    async def concurrent() -> float:
+        aclient = aredis.Redis.from_url(url, max_connections=32)
+        astore = AsyncProfileStore(aclient, StoreConfig(prefix=cfg.prefix + "a"))
+        sem = asyncio.Semaphore(32)
+
+        async def one(tx: object) -> None:
+            async with sem:
+                await astore.apply_transaction(tx)  # type: ignore[arg-type]
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(tx) for tx in txns))
+        wall = time.perf_counter() - started
+        await aclient.aclose()
+        return len(txns) / wall
+
+    try:
+        async_rate = asyncio.run(concurrent())
+    finally:
+        _cleanup(client, StoreConfig(prefix=cfg.prefix + "a"))
+    q = statistics.quantiles(lat, n=100)
+    return {
+        "store_apply_p50_ms": statistics.median(lat) * 1e3,
+        "store_apply_p99_ms": q[98] * 1e3,
+        "store_apply_sync_per_s": len(lat) / sum(lat),
+        "store_apply_async32_per_s": async_rate,
+        "feature_vector_p50_us": statistics.median(vec) * 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    url = CoreSettings().redis_url
+    results: dict[str, float] = {}
+    results |= bench_simulator(args.quick)
+    results |= bench_fold(args.quick)
+    results |= bench_store(url, args.quick)
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for key, value in results.items():
+        print(f"{key:<28} {value:>14,.3f}" if isinstance(value, float) else f"{key:<28} {value:>14,}")
+
+
+if __name__ == "__main__":
+    main()
