@@ -1,1 +1,1 @@
-"""Benchmarks that print numbers (`make bench`); targets are checked by reading them, not by tests."""
+"""Benchmarks that print numbers (`make bench`); targets are read off them, not tested."""

@@ -1,6 +1,6 @@
 """Core benchmarks: simulator, offline feature fold, profile-store round trips, feature vector.
 
-    python -m bench.core [--json] [--quick]
+python -m bench.core [--json] [--quick]
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     for key, value in results.items():
-        print(f"{key:<28} {value:>14,.3f}" if isinstance(value, float) else f"{key:<28} {value:>14,}")
+        print(
+            f"{key:<28} {value:>14,.3f}" if isinstance(value, float) else f"{key:<28} {value:>14,}"
+        )
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ import redis.asyncio as aredis
 
 from fraudops.profile_store.commands import (
     SCRIPT,
+    Command,
     Profiles,
     StoreConfig,
-    is_noscript,
     label_evalsha,
+    needs_script,
     parse_tx_replies,
-    tx_evalsha,
+    raise_errors,
+    tx_commands,
 )
 from fraudops.profile_store.layout import entity_key
 from fraudops.profile_store.state import EntityState
@@ -27,20 +29,18 @@ class AsyncProfileStore:
         self.redis = client
         self.config = config or StoreConfig()
 
-    async def _run(self, commands: list[list[Any]]) -> list[Any]:
-        for attempt in (0, 1):
+    async def _run(self, commands: list[Command]) -> list[Any]:
+        """One pipeline (one round trip); loads the script and resends if Redis lost it."""
+        replies: list[Any] = []
+        for _attempt in (0, 1):
             pipe = self.redis.pipeline(transaction=False)
             for cmd in commands:
                 pipe.execute_command(*cmd)
             replies = await pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(is_noscript(r) for r in replies):
-                await self.redis.script_load(SCRIPT)
-                continue
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            return list(replies)
-        raise AssertionError("unreachable")
+            if not needs_script(replies):
+                break
+            await self.redis.script_load(SCRIPT)
+        return replies
 
     async def read(self, customer_id: str, terminal_id: str) -> tuple[EntityState, EntityState]:
         pipe = self.redis.pipeline(transaction=False)
@@ -50,8 +50,7 @@ class AsyncProfileStore:
         return EntityState.from_hash(customer), EntityState.from_hash(terminal)
 
     async def apply_transaction(self, tx: Txn) -> Profiles:
-        cmds = [tx_evalsha(self.config, tx, "customer"), tx_evalsha(self.config, tx, "terminal")]
-        return parse_tx_replies(await self._run(cmds))
+        return parse_tx_replies(await self._run(tx_commands(self.config, tx)))
 
     async def apply_label(
         self,
@@ -69,5 +68,5 @@ class AsyncProfileStore:
                 self.config, "terminal", terminal_id, transaction_id, arrival_ts, is_fraud
             ),
         ]
-        c_delta, t_delta = await self._run(cmds)
+        c_delta, t_delta = raise_errors(await self._run(cmds))
         return int(c_delta), int(t_delta)

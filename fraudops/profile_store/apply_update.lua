@@ -1,20 +1,27 @@
 -- Apply one event (a transaction or a label) to one entity profile hash, atomically.
 -- Mirror of fraudops.profile_store.state.EntityState.apply: change both together.
+-- The client sends HGETALL and this script inside one MULTI, so the state before the event comes
+-- back natively (building a Lua table of the hash costs more than the rest of the script).
 --
 -- KEYS[1]  entity hash                     KEYS[2]  marker: dedup (tx) or label state (label)
 -- ARGV[1]  mode: "tx" | "label"
 -- ARGV[2]  marker TTL seconds (>0)         ARGV[3]  hash TTL seconds (0: no expiry)
 -- ARGV[4..7] prune bounds: min minute bucket, min hour bucket, min day bucket, min pair ts
--- tx:    ARGV[8] n increments, then n (field, delta); then m, then m (field, value) keep-max
---        returns {1, fields-before} when applied, {0, fields-now} when the tx was counted before
--- label: ARGV[8] new label (0/1), ARGV[9] known-fraud field of the arrival day
+-- ARGV[8]  event day: stale fields are pruned at most once per entity per event day
+-- tx:    ARGV[9] n increments, then n (field, delta); then m, then m (field, value) keep-max
+--        returns 1 when applied, 0 when this transaction was counted before (nothing changed)
+-- label: ARGV[9] new label (0/1), ARGV[10] known-fraud field of the arrival day
 --        returns the delta applied to that field (new - previously counted)
 
 local hash = KEYS[1]
 local floors = {m = tonumber(ARGV[4]), h = tonumber(ARGV[5]), d = tonumber(ARGV[6])}
 local min_pair_ts = tonumber(ARGV[7])
+local day = tonumber(ARGV[8])
 
-local function prune(fields)
+local function prune()
+  local pruned = redis.call('HGET', hash, 'z')
+  if pruned and tonumber(pruned) >= day then return end
+  local fields = redis.call('HGETALL', hash)
   local stale = {}
   for i = 1, #fields, 2 do
     local f = fields[i]
@@ -31,6 +38,7 @@ local function prune(fields)
   for i = 1, #stale, 500 do
     redis.call('HDEL', hash, unpack(stale, i, math.min(i + 499, #stale)))
   end
+  redis.call('HSET', hash, 'z', day)
 end
 
 local function incr(field, delta)
@@ -43,13 +51,10 @@ local function touch()
 end
 
 if ARGV[1] == 'tx' then
-  if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
-    return {0, redis.call('HGETALL', hash)}
-  end
-  local before = redis.call('HGETALL', hash)
-  prune(before)
-  local n = tonumber(ARGV[8])
-  local i = 9
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+  prune()
+  local n = tonumber(ARGV[9])
+  local i = 10
   for _ = 1, n do
     incr(ARGV[i], tonumber(ARGV[i + 1]))
     i = i + 2
@@ -63,19 +68,17 @@ if ARGV[1] == 'tx' then
     i = i + 2
   end
   touch()
-  return {1, before}
+  return 1
 end
 
 if ARGV[1] == 'label' then
-  local new = tonumber(ARGV[8])
+  local new = tonumber(ARGV[9])
   local old = tonumber(redis.call('GET', KEYS[2]) or '0')
   redis.call('SET', KEYS[2], new, 'EX', ARGV[2])
-  prune(redis.call('HGETALL', hash))
+  prune()
   local delta = new - old
-  if delta ~= 0 then
-    incr(ARGV[9], delta)
-    touch()
-  end
+  if delta ~= 0 then incr(ARGV[10], delta) end
+  touch()
   return delta
 end
 

@@ -8,12 +8,14 @@ import redis
 
 from fraudops.profile_store.commands import (
     SCRIPT,
+    Command,
     Profiles,
     StoreConfig,
-    is_noscript,
     label_evalsha,
+    needs_script,
     parse_tx_replies,
-    tx_evalsha,
+    raise_errors,
+    tx_commands,
 )
 from fraudops.profile_store.layout import EntityKind, entity_key
 from fraudops.profile_store.state import EntityState
@@ -35,20 +37,18 @@ class ProfileStore:
         cfg = StoreConfig(s.key_prefix, s.profile_ttl_s, s.dedup_ttl_s, s.label_state_ttl_s)
         return cls(client, cfg)
 
-    def _run(self, commands: list[list[Any]]) -> list[Any]:
-        for attempt in (0, 1):
+    def _run(self, commands: list[Command]) -> list[Any]:
+        """One pipeline (one round trip); loads the script and resends if Redis lost it."""
+        replies: list[Any] = []
+        for _attempt in (0, 1):
             pipe = self.redis.pipeline(transaction=False)
             for cmd in commands:
                 pipe.execute_command(*cmd)  # type: ignore[no-untyped-call]
             replies = pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(is_noscript(r) for r in replies):
-                self.redis.script_load(SCRIPT)
-                continue
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            return list(replies)
-        raise AssertionError("unreachable")
+            if not needs_script(replies):
+                break
+            self.redis.script_load(SCRIPT)
+        return replies
 
     def read(self, customer_id: str, terminal_id: str) -> tuple[EntityState, EntityState]:
         pipe = self.redis.pipeline(transaction=False)
@@ -63,8 +63,7 @@ class ProfileStore:
 
     def apply_transaction(self, tx: Txn) -> Profiles:
         """Count ``tx`` once in both profiles; return both profiles as they were before it."""
-        cmds = [tx_evalsha(self.config, tx, "customer"), tx_evalsha(self.config, tx, "terminal")]
-        return parse_tx_replies(self._run(cmds))
+        return parse_tx_replies(self._run(tx_commands(self.config, tx)))
 
     def apply_label(
         self,
@@ -83,7 +82,7 @@ class ProfileStore:
                 self.config, "terminal", terminal_id, transaction_id, arrival_ts, is_fraud
             ),
         ]
-        c_delta, t_delta = self._run(cmds)
+        c_delta, t_delta = raise_errors(self._run(cmds))
         return int(c_delta), int(t_delta)
 
     def write_state(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:

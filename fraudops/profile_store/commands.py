@@ -1,7 +1,9 @@
 """The Redis commands of the profile store, shared by the sync and the asyncio client.
 
-Commands are built here as plain argument lists and sent with EVALSHA inside one pipeline, so a
-transaction costs one round trip (redis-py's Script objects would add a SCRIPT EXISTS per pipeline).
+A transaction is, per entity, ``MULTI; HGETALL; EVALSHA apply_update; EXEC`` (single slot, atomic:
+the HGETALL answers the state just before the event), both entities in one pipeline: one round trip.
+Commands are plain argument lists sent with EVALSHA (redis-py's Script objects would add a SCRIPT
+EXISTS round trip per pipeline); after a SCRIPT FLUSH or failover the client loads it and retries.
 """
 
 from __future__ import annotations
@@ -47,7 +49,10 @@ class Profiles:
     applied: bool  # False: this transaction_id had been counted already (nothing changed)
 
 
-def tx_evalsha(cfg: StoreConfig, tx: Txn, kind: EntityKind) -> list[Any]:
+Command = list[Any]
+
+
+def tx_evalsha(cfg: StoreConfig, tx: Txn, kind: EntityKind) -> Command:
     entity_id = tx.customer_id if kind == "customer" else tx.terminal_id
     update = transaction_update(tx, kind)
     args: list[Any] = [
@@ -77,7 +82,7 @@ def label_evalsha(
     transaction_id: str,
     arrival_ts: int,
     is_fraud: bool,
-) -> list[Any]:
+) -> Command:
     return [
         "EVALSHA",
         SCRIPT_SHA,
@@ -93,14 +98,60 @@ def label_evalsha(
     ]
 
 
+def tx_commands(cfg: StoreConfig, tx: Txn) -> list[Command]:
+    """Both entities: read-before and update, each atomic in its own single-slot MULTI."""
+    commands: list[Command] = []
+    for kind, entity_id in (("customer", tx.customer_id), ("terminal", tx.terminal_id)):
+        commands += [
+            ["MULTI"],
+            ["HGETALL", entity_key(cfg.prefix, kind, entity_id)],  # type: ignore[arg-type]
+            tx_evalsha(cfg, tx, kind),  # type: ignore[arg-type]
+            ["EXEC"],
+        ]
+    return commands
+
+
+def exec_results(replies: list[Any]) -> list[list[Any]]:
+    """The EXEC answers of a pipeline of MULTI blocks, errors raised (NoScriptError first)."""
+    blocks: list[list[Any]] = []
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(reply, list):
+            for item in reply:
+                if isinstance(item, Exception):
+                    raise item
+            blocks.append(reply)
+    return blocks
+
+
 def parse_tx_replies(replies: list[Any]) -> Profiles:
-    (c_applied, c_fields), (_t_applied, t_fields) = replies
+    (c_fields, c_applied), (t_fields, _t_applied) = exec_results(replies)
     return Profiles(
-        customer=EntityState.from_flat(c_fields),
-        terminal=EntityState.from_flat(t_fields),
+        customer=EntityState.from_hash(c_fields)
+        if isinstance(c_fields, dict)
+        else EntityState.from_flat(c_fields),
+        terminal=EntityState.from_hash(t_fields)
+        if isinstance(t_fields, dict)
+        else EntityState.from_flat(t_fields),
         applied=bool(c_applied),
     )
 
 
-def is_noscript(reply: Any) -> bool:
-    return isinstance(reply, NoScriptError)
+def raise_errors(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def needs_script(replies: list[Any]) -> bool:
+    """True when the server did not know the script (first use, SCRIPT FLUSH, failover)."""
+    for reply in replies:
+        items = reply if isinstance(reply, list) else [reply]
+        for item in items:
+            if isinstance(item, NoScriptError) or (
+                isinstance(item, Exception) and "NOSCRIPT" in str(item)
+            ):
+                return True
+    return False

@@ -19,9 +19,12 @@ Hash fields:
     d:<day>:f                      net fraud labels that ARRIVED in that day         (both)
     last                           epoch seconds of the latest transaction           (customer)
     p:<terminal_id>                epoch seconds of the customer's latest tx there   (customer)
+    z                              event day of the last pruning of stale fields     (both)
 
-Bucket numbers are ``epoch_seconds // width``. Every change is an integer increment or a
-"keep the maximum" set, so the offline fold (Python) and the online script (Lua) agree exactly.
+Bucket numbers are ``epoch_seconds // width``. Fields older than their window are deleted at the
+first event of each new event day (windows ignore them anyway, so features never depend on it).
+Every change is an integer increment or a "keep the maximum" set, so the offline fold (Python)
+and the online script (Lua) agree exactly.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ GRANULARITY_WIDTH = {"m": MINUTE, "h": HOUR, "d": DAY}
 KEEP_BUCKETS = {"m": KEEP_MINUTES, "h": KEEP_HOURS, "d": KEEP_DAYS}
 LAST_FIELD = "last"
 PAIR_PREFIX = "p:"
+PRUNED_FIELD = "z"
 
 
 def entity_key(prefix: str, kind: EntityKind, entity_id: str) -> str:
@@ -79,10 +83,12 @@ class PruneBounds:
     min_hour: int
     min_day: int
     min_pair_ts: int
+    day: int  # pruning runs at most once per entity and event day
 
     @classmethod
     def at(cls, ts: int) -> PruneBounds:
         return cls(
+            day=ts // DAY,
             min_minute=ts // MINUTE - KEEP_MINUTES + 1,
             min_hour=ts // HOUR - KEEP_HOURS + 1,
             min_day=ts // DAY - KEEP_DAYS + 1,
@@ -90,7 +96,7 @@ class PruneBounds:
         )
 
     def as_args(self) -> list[int]:
-        return [self.min_minute, self.min_hour, self.min_day, self.min_pair_ts]
+        return [self.min_minute, self.min_hour, self.min_day, self.min_pair_ts, self.day]
 
 
 @dataclass(frozen=True, slots=True)

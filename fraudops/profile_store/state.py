@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from fraudops.profile_store.layout import (
     LAST_FIELD,
     PAIR_PREFIX,
+    PRUNED_FIELD,
     PruneBounds,
     Update,
 )
@@ -29,12 +30,13 @@ class EntityState:
     in milli-units, and so on (granularity letter + metric letter).
     """
 
-    __slots__ = ("_sums", "last_ts", "pairs", "series")
+    __slots__ = ("_sums", "last_ts", "pairs", "pruned_day", "series")
 
     def __init__(self) -> None:
         self.series: dict[str, dict[int, int]] = {}
         self.last_ts: int | None = None
         self.pairs: dict[str, int] = {}
+        self.pruned_day: int | None = None  # stale fields are dropped once per event day
         # features ask for the same windows several times; cleared by every change
         self._sums: dict[tuple[str, int, int], int] = {}
 
@@ -55,6 +57,8 @@ class EntityState:
     def _set_field(self, field: str, value: int) -> None:
         if field == LAST_FIELD:
             self.last_ts = value
+        elif field == PRUNED_FIELD:
+            self.pruned_day = value
         elif field.startswith(PAIR_PREFIX):
             self.pairs[field[len(PAIR_PREFIX) :]] = value
         else:
@@ -72,6 +76,8 @@ class EntityState:
             out[LAST_FIELD] = self.last_ts
         for terminal_id, ts in self.pairs.items():
             out[PAIR_PREFIX + terminal_id] = ts
+        if self.pruned_day is not None:
+            out[PRUNED_FIELD] = self.pruned_day
         return out
 
     def window_sum(self, series: str, first: int, last: int) -> int:
@@ -88,7 +94,10 @@ class EntityState:
     # --- writing (mirror of apply_update.lua) ------------------------------------------------
     def apply(self, update: Update) -> None:
         self._sums.clear()
-        self.prune(update.prune)
+        day = update.prune.day
+        if self.pruned_day is None or day > self.pruned_day:
+            self.prune(update.prune)
+            self.pruned_day = day
         for field, delta in update.incr:
             gran, bucket, metric = field.split(":", 2)
             buckets = self.series.setdefault(gran + metric, {})

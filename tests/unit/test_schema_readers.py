@@ -1,4 +1,4 @@
-"""Schema and readers: both column conventions, both file formats, errors that name row and field."""
+"""Schema and readers: both column conventions, both formats, errors naming row and field."""
 
 from __future__ import annotations
 
