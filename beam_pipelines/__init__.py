@@ -1,0 +1,1 @@
+"""Apache Beam pipelines: profile backfill, point-in-time datasets, streaming. Depend on core."""

@@ -1,0 +1,1 @@
+"""CatBoost training, evaluation, registry and promotion gate. Depend on core."""

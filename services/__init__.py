@@ -1,0 +1,1 @@
+"""FastAPI services: scoring, feedback, alerts (see the open issues). Depend on core and models."""
