@@ -6,7 +6,8 @@ Redis run ``apply_update.lua``. The parity test holds the two to the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator, Mapping
 
 from fraudops.profile_store.layout import (
     LAST_FIELD,
@@ -23,54 +24,110 @@ def _text(value: Raw) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+class Series:
+    """Bucket -> value, kept sorted: a window sum is two bisections and one C-level slice sum.
+
+    Events mostly arrive in time order, so an update is almost always "add to the last bucket" or
+    "append a new one".
+    """
+
+    __slots__ = ("keys", "vals")
+
+    def __init__(self) -> None:
+        self.keys: list[int] = []
+        self.vals: list[int] = []
+
+    def add(self, bucket: int, delta: int) -> None:
+        keys = self.keys
+        if keys and keys[-1] == bucket:
+            i = len(keys) - 1
+        elif not keys or keys[-1] < bucket:
+            keys.append(bucket)
+            self.vals.append(delta)
+            return
+        else:
+            i = bisect_left(keys, bucket)
+            if i == len(keys) or keys[i] != bucket:
+                insort(keys, bucket)
+                self.vals.insert(i, delta)
+                return
+        value = self.vals[i] + delta
+        if value == 0:  # the script deletes a field that falls to 0, so do we
+            del keys[i]
+            del self.vals[i]
+        else:
+            self.vals[i] = value
+
+    def sum(self, first: int, last: int) -> int:
+        keys = self.keys
+        return sum(self.vals[bisect_left(keys, first) : bisect_right(keys, last)])
+
+    def drop_before(self, floor: int) -> None:
+        i = bisect_left(self.keys, floor)
+        if i:
+            del self.keys[:i]
+            del self.vals[:i]
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        return zip(self.keys, self.vals, strict=True)
+
+    def as_dict(self) -> dict[int, int]:
+        return dict(self.items())
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 class EntityState:
     """Time-bucketed aggregates of one customer or terminal.
 
-    ``series["dn"]`` maps a day bucket to a count, ``series["ma"]`` a minute bucket to an amount
-    in milli-units, and so on (granularity letter + metric letter).
+    ``series["dn"]`` holds counts per day bucket, ``series["ma"]`` amounts (milli-units) per
+    minute bucket, and so on (granularity letter + metric letter).
     """
 
-    __slots__ = ("_sums", "last_ts", "pairs", "pruned_day", "series")
+    __slots__ = ("last_ts", "pairs", "pruned_day", "series")
 
     def __init__(self) -> None:
-        self.series: dict[str, dict[int, int]] = {}
+        self.series: dict[str, Series] = {}
         self.last_ts: int | None = None
         self.pairs: dict[str, int] = {}
         self.pruned_day: int | None = None  # stale fields are dropped once per event day
-        # features ask for the same windows several times; cleared by every change
-        self._sums: dict[tuple[str, int, int], int] = {}
 
     # --- reading -----------------------------------------------------------------------------
     @classmethod
     def from_hash(cls, mapping: Mapping[Raw, Raw] | Iterable[tuple[Raw, Raw]]) -> EntityState:
-        """Parse an HGETALL answer (dict, or the flat pairs a Lua script returns)."""
+        """Parse an HGETALL answer (dict, or pairs)."""
         state = cls()
         items = mapping.items() if isinstance(mapping, Mapping) else mapping
+        buckets: dict[str, list[tuple[int, int]]] = {}
         for raw_field, raw_value in items:
-            state._set_field(_text(raw_field), int(raw_value))
+            field, value = _text(raw_field), int(raw_value)
+            if field == LAST_FIELD:
+                state.last_ts = value
+            elif field == PRUNED_FIELD:
+                state.pruned_day = value
+            elif field.startswith(PAIR_PREFIX):
+                state.pairs[field[len(PAIR_PREFIX) :]] = value
+            else:
+                gran, bucket, metric = field.split(":", 2)
+                buckets.setdefault(gran + metric, []).append((int(bucket), value))
+        for key, pairs in buckets.items():
+            pairs.sort()
+            series = state.series[key] = Series()
+            series.keys = [b for b, _ in pairs]
+            series.vals = [v for _, v in pairs]
         return state
 
     @classmethod
     def from_flat(cls, flat: list[Raw]) -> EntityState:
         return cls.from_hash(zip(flat[0::2], flat[1::2], strict=True))
 
-    def _set_field(self, field: str, value: int) -> None:
-        if field == LAST_FIELD:
-            self.last_ts = value
-        elif field == PRUNED_FIELD:
-            self.pruned_day = value
-        elif field.startswith(PAIR_PREFIX):
-            self.pairs[field[len(PAIR_PREFIX) :]] = value
-        else:
-            gran, bucket, metric = field.split(":", 2)
-            self.series.setdefault(gran + metric, {})[int(bucket)] = value
-
     def to_hash(self) -> dict[str, int]:
         """The Redis hash this state is stored as."""
         out: dict[str, int] = {}
-        for key, buckets in self.series.items():
+        for key, series in self.series.items():
             gran, metric = key[0], key[1:]
-            for bucket, value in buckets.items():
+            for bucket, value in series.items():
                 out[f"{gran}:{bucket}:{metric}"] = value
         if self.last_ts is not None:
             out[LAST_FIELD] = self.last_ts
@@ -82,31 +139,21 @@ class EntityState:
 
     def window_sum(self, series: str, first: int, last: int) -> int:
         """Sum of one series over buckets first..last inclusive."""
-        key = (series, first, last)
-        cached = self._sums.get(key)
-        if cached is not None:
-            return cached
-        buckets = self.series.get(series)
-        total = sum(v for b, v in buckets.items() if first <= b <= last) if buckets else 0
-        self._sums[key] = total
-        return total
+        s = self.series.get(series)
+        return s.sum(first, last) if s is not None else 0
 
     # --- writing (mirror of apply_update.lua) ------------------------------------------------
     def apply(self, update: Update) -> None:
-        self._sums.clear()
         day = update.prune.day
         if self.pruned_day is None or day > self.pruned_day:
             self.prune(update.prune)
             self.pruned_day = day
         for field, delta in update.incr:
             gran, bucket, metric = field.split(":", 2)
-            buckets = self.series.setdefault(gran + metric, {})
-            b = int(bucket)
-            value = buckets.get(b, 0) + delta
-            if value == 0:
-                buckets.pop(b, None)  # the script deletes a field that falls to 0, so do we
-            else:
-                buckets[b] = value
+            series = self.series.get(gran + metric)
+            if series is None:
+                series = self.series[gran + metric] = Series()
+            series.add(int(bucket), delta)
         for field, value in update.maxset:
             if field == LAST_FIELD:
                 if self.last_ts is None or value > self.last_ts:
@@ -117,13 +164,9 @@ class EntityState:
                     self.pairs[terminal_id] = value
 
     def prune(self, bounds: PruneBounds) -> None:
-        self._sums.clear()
         floors = {"m": bounds.min_minute, "h": bounds.min_hour, "d": bounds.min_day}
-        for key, buckets in self.series.items():
-            floor = floors[key[0]]
-            stale = [b for b in buckets if b < floor]
-            for b in stale:
-                del buckets[b]
+        for key, series in self.series.items():
+            series.drop_before(floors[key[0]])
         stale_pairs = [t for t, ts in self.pairs.items() if ts < bounds.min_pair_ts]
         for t in stale_pairs:
             del self.pairs[t]

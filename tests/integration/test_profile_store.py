@@ -143,7 +143,7 @@ def test_labels_count_net_of_relabelling(
     assert store.apply_label("x1", "c", "t", at + DAY, False) == (-1, -1)
     assert store.apply_label("x2", "c", "t", at, False) == (0, 0)  # a legit label counts nothing
     terminal = store.read_entity("terminal", "t")
-    assert terminal.series["df"] == {at // DAY: 1, at // DAY + 1: -1}
+    assert terminal.series["df"].as_dict() == {at // DAY: 1, at // DAY + 1: -1}
     assert redis_client.ttl(label_key(store_config.prefix, "terminal", "t", "x1")) > 0
 
 
