@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -114,11 +114,10 @@ class Txn:
     country: str | None = None
     channel: str | None = None
 
+    amount_milli: int = field(init=False, repr=False, compare=False)
+    """Amount in thousandths of the major unit: exact integer sums in Redis and offline."""
+
     def __post_init__(self) -> None:
         if not (self.amount > 0 and math.isfinite(self.amount)):
             raise ValueError(f"amount must be a finite number > 0, got {self.amount!r}")
-
-    @property
-    def amount_milli(self) -> int:
-        """Amount in thousandths of the major unit: exact integer sums in Redis and offline."""
-        return round(self.amount * 1000)
+        object.__setattr__(self, "amount_milli", round(self.amount * 1000))

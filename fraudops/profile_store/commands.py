@@ -67,7 +67,7 @@ def tx_evalsha(cfg: StoreConfig, tx: Txn, kind: EntityKind) -> Command:
         *update.prune.as_args(),
         len(update.incr),
     ]
-    for field, delta in update.incr:
+    for field, delta in update.incr_fields():
         args += (field, delta)
     args.append(len(update.maxset))
     for field, value in update.maxset:

@@ -99,13 +99,19 @@ class PruneBounds:
         return [self.min_minute, self.min_hour, self.min_day, self.min_pair_ts, self.day]
 
 
+Increment = tuple[str, int, str, int]  # granularity, bucket, metric, delta
+
+
 @dataclass(frozen=True, slots=True)
 class Update:
     """What one event does to one entity hash: increments, keep-the-maximum sets, pruning."""
 
-    incr: tuple[tuple[str, int], ...]
+    incr: tuple[Increment, ...]
     maxset: tuple[tuple[str, int], ...]
     prune: PruneBounds
+
+    def incr_fields(self) -> list[tuple[str, int]]:
+        return [(bucket_field(g, b, m), delta) for g, b, m, delta in self.incr]
 
 
 def transaction_update(tx: Txn, kind: EntityKind) -> Update:
@@ -114,20 +120,20 @@ def transaction_update(tx: Txn, kind: EntityKind) -> Update:
     day = ts // DAY
     if kind == "customer":
         minute, hour, amount = ts // MINUTE, ts // HOUR, tx.amount_milli
-        incr: tuple[tuple[str, int], ...] = (
-            (bucket_field("m", minute, "n"), 1),
-            (bucket_field("m", minute, "a"), amount),
-            (bucket_field("h", hour, "n"), 1),
-            (bucket_field("h", hour, "a"), amount),
-            (bucket_field("d", day, "n"), 1),
-            (bucket_field("d", day, "a"), amount),
+        incr: tuple[Increment, ...] = (
+            ("m", minute, "n", 1),
+            ("m", minute, "a", amount),
+            ("h", hour, "n", 1),
+            ("h", hour, "a", amount),
+            ("d", day, "n", 1),
+            ("d", day, "a", amount),
         )
         maxset: tuple[tuple[str, int], ...] = (
             (LAST_FIELD, ts),
             (pair_field(tx.terminal_id), ts),
         )
     else:
-        incr = ((bucket_field("d", day, "n"), 1),)
+        incr = (("d", day, "n", 1),)
         maxset = ()
     return Update(incr=incr, maxset=maxset, prune=PruneBounds.at(ts))
 
@@ -137,5 +143,5 @@ def label_update(arrival_ts: int, delta: int) -> Update:
 
     ``delta`` is new_is_fraud - previously_counted_is_fraud, so relabelling never double counts.
     """
-    incr = ((bucket_field("d", arrival_ts // DAY, "f"), delta),) if delta else ()
+    incr: tuple[Increment, ...] = (("d", arrival_ts // DAY, "f", delta),) if delta else ()
     return Update(incr=incr, maxset=(), prune=PruneBounds.at(arrival_ts))

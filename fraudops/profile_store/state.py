@@ -148,12 +148,12 @@ class EntityState:
         if self.pruned_day is None or day > self.pruned_day:
             self.prune(update.prune)
             self.pruned_day = day
-        for field, delta in update.incr:
-            gran, bucket, metric = field.split(":", 2)
-            series = self.series.get(gran + metric)
+        for gran, bucket, metric, delta in update.incr:
+            key = gran + metric
+            series = self.series.get(key)
             if series is None:
-                series = self.series[gran + metric] = Series()
-            series.add(int(bucket), delta)
+                series = self.series[key] = Series()
+            series.add(bucket, delta)
         for field, value in update.maxset:
             if field == LAST_FIELD:
                 if self.last_ts is None or value > self.last_ts:
