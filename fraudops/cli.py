@@ -14,10 +14,11 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("fraudops.commands.simulate", "write a simulated labelled transaction history"),
     "validate": ("fraudops.commands.validate", "check a history file; report bad rows and fields"),
-    "features": (
-        "fraudops.commands.features",
-        "list the feature contract (names, windows, defaults)",
-    ),
+    "features": ("fraudops.commands.features", "list the feature contract (names, windows)"),
+    "backfill": ("beam_pipelines.commands.backfill", "Beam: profiles as of a cut-off into Redis"),
+    "dataset": ("beam_pipelines.commands.dataset", "Beam: build / list / show dataset versions"),
+    "stream": ("beam_pipelines.commands.stream", "Beam streaming: keep Redis profiles current"),
+    "bench": ("fraudops.commands.bench", "benchmarks: bench pipeline | bench core"),
 }
 
 
@@ -44,7 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"fraudops {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
-    ns = parser.parse_args(args[1:])
+    if getattr(module, "PASSTHROUGH", False):  # unknown flags belong to the runner (Beam)
+        ns, extra = parser.parse_known_args(args[1:])
+        ns.passthrough = extra
+    else:
+        ns = parser.parse_args(args[1:])
     try:
         return int(module.run(ns))
     except BrokenPipeError:  # `fraudops features | head`

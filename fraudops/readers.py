@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -187,26 +187,93 @@ def epoch_seconds(ts: pd.Series) -> np.ndarray:
     return np.asarray(delta // pd.Timedelta(seconds=1), dtype=np.int64)
 
 
+def _column_list(df: pd.DataFrame, col: str) -> list[Any]:
+    if col not in df.columns:
+        return [None] * len(df)
+    values = df[col]
+    return [None if v is pd.NA or v != v else v for v in values.tolist()]  # NA/NaN -> None
+
+
 def iter_txns(df: pd.DataFrame) -> Iterator[Txn]:
     """Validated canonical frame -> Txn objects (fast path: no per-row validation again)."""
-    ts = epoch_seconds(df["timestamp"])
-    cols = [df[c].to_numpy(dtype=object) for c in ("transaction_id", "customer_id", "terminal_id")]
-    amount = df["amount"].to_numpy(dtype=np.float64)
-    opts = [
-        df[c].astype(object).where(df[c].notna(), None).to_numpy()
-        if c in df.columns
-        else np.full(len(df), None, dtype=object)
-        for c in OPTIONAL_COLUMNS
-    ]
-    for i in range(len(df)):
+    ts = epoch_seconds(df["timestamp"]).tolist()
+    ids = df["transaction_id"].tolist()
+    customers = df["customer_id"].tolist()
+    terminals = df["terminal_id"].tolist()
+    amounts = df["amount"].astype("float64").tolist()
+    currency, mcc, country, channel = (_column_list(df, c) for c in OPTIONAL_COLUMNS)
+    for i in range(len(ids)):
         yield Txn(
-            cols[0][i],
-            int(ts[i]),
-            cols[1][i],
-            cols[2][i],
-            float(amount[i]),
-            opts[0][i],
-            opts[1][i],
-            opts[2][i],
-            opts[3][i],
+            ids[i],
+            ts[i],
+            customers[i],
+            terminals[i],
+            amounts[i],
+            currency[i],
+            mcc[i],
+            country[i],
+            channel[i],
         )
+
+
+LABEL_VALUES = {"fraud": 1, "legit": 0, "1": 1, "0": 0}
+
+
+def validate_labels(
+    df: pd.DataFrame, source: str = "labels", on_error: Literal["raise", "split"] = "raise"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Label events: transaction_id, is_fraud (from ``label`` fraud|legit or 0/1), arrived_at.
+
+    A label file is a history of label events (one transaction may be relabelled); the latest
+    arrival wins where the features and the training target need one value. Returns the valid
+    events and the invalid rows with their reasons (``on_error="split"``).
+    """
+    df = df.reset_index(drop=True)
+    label_col = "label" if "label" in df.columns else "is_fraud"
+    missing = [c for c in ("transaction_id", label_col, "arrived_at") if c not in df.columns]
+    if missing:
+        raise HistoryValidationError(
+            source, [RowError(0, c, "column missing") for c in missing], len(missing)
+        )
+    ids = _as_id(df["transaction_id"])
+    values = df[label_col].astype("string").str.strip().str.lower().map(LABEL_VALUES)
+    arrived = pd.to_datetime(df["arrived_at"], utc=True, errors="coerce", format="mixed")
+    bad = np.zeros(len(df), dtype=bool)
+    reasons = np.full(len(df), "", dtype=object)
+    errors: list[RowError] = []
+    for mask, field, message in (
+        (ids.isna() | (ids == ""), "transaction_id", "missing"),
+        (values.isna(), label_col, "must be fraud|legit or 1|0"),
+        (arrived.isna(), "arrived_at", "not an RFC 3339 / ISO 8601 timestamp"),
+    ):
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        bad[idx] = True
+        reasons[idx] = reasons[idx] + f"{field}: {message}; "
+        errors.extend(
+            RowError(int(i) + 1, field, _with_value(message, df[field], int(i)))
+            for i in idx[:MAX_REPORTED]
+        )
+    if bad.any() and on_error == "raise":
+        errors.sort(key=lambda e: e.row)
+        raise HistoryValidationError(source, errors, int(bad.sum()))
+    out = pd.DataFrame(
+        {
+            "transaction_id": ids,
+            "is_fraud": values.fillna(0).astype("int8"),
+            "arrived_at": arrived,
+        }
+    )
+    if "source" in df.columns:
+        out["source"] = df["source"].astype("string")
+    out = out.loc[~bad].reset_index(drop=True)
+    out["arrival_ts"] = epoch_seconds(out["arrived_at"])
+    dead = df.loc[bad].copy()
+    dead.insert(0, "row", np.flatnonzero(bad) + 1)
+    dead["error"] = [r.rstrip("; ") for r in reasons[bad]]
+    return out, dead.reset_index(drop=True)
+
+
+def read_labels(path: str | Path) -> pd.DataFrame:
+    p = Path(path)
+    good, _ = validate_labels(_load(p), str(p))
+    return good

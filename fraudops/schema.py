@@ -120,4 +120,5 @@ class Txn:
     def __post_init__(self) -> None:
         if not (self.amount > 0 and math.isfinite(self.amount)):
             raise ValueError(f"amount must be a finite number > 0, got {self.amount!r}")
-        object.__setattr__(self, "amount_milli", round(self.amount * 1000))
+        # at least 1: a count bucket never exists without its amount bucket
+        object.__setattr__(self, "amount_milli", max(1, round(self.amount * 1000)))

@@ -8,7 +8,7 @@ label arriving at the very second of a payment was not known when it was scored)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,16 +83,55 @@ class EntityFold:
         return delta
 
 
-def fold_entity(
-    kind: EntityKind, events: Iterable[Event]
-) -> Iterator[tuple[str, dict[str, Value]]]:
-    """Yield (transaction_id, this entity's features) for every transaction among ``events``."""
-    fold = EntityFold(kind)
-    for event in sorted(events, key=event_order):
-        if isinstance(event, Txn):
-            yield event.transaction_id, fold.transaction(event)
-        else:
-            fold.label(event)
+def entity_of(kind: EntityKind, event: Event) -> str:
+    return event.customer_id if kind == "customer" else event.terminal_id
+
+
+def fold_entities(
+    kind: EntityKind,
+    events: Iterable[Event],
+    as_of: int | None = None,
+    features: bool = True,
+) -> tuple[dict[str, dict[str, Value]], dict[str, EntityFold]]:
+    """Fold every entity of ``kind`` through its events in event order.
+
+    Returns this entity kind's feature part per transaction id (when ``features``) and each
+    entity's final fold. With ``as_of``, only events strictly before it count (a backfill cut-off).
+    """
+    grouped: dict[str, list[Event]] = {}
+    for event in events:
+        grouped.setdefault(entity_of(kind, event), []).append(event)
+    parts: dict[str, dict[str, Value]] = {}
+    folds: dict[str, EntityFold] = {}
+    for entity_id, entity_events in grouped.items():
+        entity_events.sort(key=event_order)
+        fold = folds[entity_id] = EntityFold(kind)
+        for event in entity_events:
+            if as_of is not None and event_order(event)[0] >= as_of:
+                break
+            if isinstance(event, Txn):
+                if features:
+                    parts[event.transaction_id] = fold.transaction(event)
+                else:
+                    fold.state.apply(transaction_update(event, kind))
+            else:
+                fold.label(event)
+    return parts, folds
+
+
+def label_events(labels: pd.DataFrame) -> list[LabelEvent]:
+    """Frame with transaction_id, customer_id, terminal_id, arrival_ts, is_fraud -> events."""
+    return [
+        LabelEvent(t, c, m, int(a), bool(f))
+        for t, c, m, a, f in zip(
+            labels["transaction_id"],
+            labels["customer_id"],
+            labels["terminal_id"],
+            labels["arrival_ts"],
+            labels["is_fraud"],
+            strict=True,
+        )
+    ]
 
 
 def point_in_time_features(
@@ -100,20 +139,18 @@ def point_in_time_features(
 ) -> pd.DataFrame:
     """Feature rows (contract order) for every transaction of a validated canonical history."""
     txns = list(iter_txns(history))
-    by_customer: dict[str, list[Event]] = {}
-    by_terminal: dict[str, list[Event]] = {}
-    for tx in txns:
-        by_customer.setdefault(tx.customer_id, []).append(tx)
-        by_terminal.setdefault(tx.terminal_id, []).append(tx)
-    for lab in labels:
-        by_customer.setdefault(lab.customer_id, []).append(lab)
-        by_terminal.setdefault(lab.terminal_id, []).append(lab)
-    c_parts: dict[str, dict[str, Value]] = {}
-    t_parts: dict[str, dict[str, Value]] = {}
-    for events in by_customer.values():
-        c_parts.update(fold_entity("customer", events))
-    for events in by_terminal.values():
-        t_parts.update(fold_entity("terminal", events))
+    label_list = list(labels)
+    c_parts, _ = fold_entities("customer", [*txns, *label_list])
+    t_parts, _ = fold_entities("terminal", [*txns, *label_list])
+    return feature_frame(txns, c_parts, t_parts)
+
+
+def feature_frame(
+    txns: list[Txn],
+    c_parts: dict[str, dict[str, Value]],
+    t_parts: dict[str, dict[str, Value]],
+) -> pd.DataFrame:
+    """Assemble rows in contract order; ``transaction_id`` first."""
     rows = [
         assemble(tx_part(tx), c_parts[tx.transaction_id], t_parts[tx.transaction_id]) for tx in txns
     ]

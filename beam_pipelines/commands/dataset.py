@@ -1,0 +1,82 @@
+"""``fraudops dataset build``: a new immutable, point-in-time dataset version."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from beam_pipelines.commands import epoch
+from beam_pipelines.options import add_runner_arguments, pipeline_options
+
+PASSTHROUGH = True
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    b = sub.add_parser("build", help="build the next dataset version")
+    b.add_argument("--history", required=True, help="file or glob: Parquet/CSV")
+    b.add_argument("--labels", help="label events (transaction_id, label, arrived_at)")
+    b.add_argument("--label-delay-days", type=int, default=7,
+                   help="without --labels: is_fraud is known N days later")  # fmt: skip
+    b.add_argument("--label-cutoff", help="RFC 3339: labels arriving later are ignored")
+    b.add_argument("--out", type=Path, default=Path("data/datasets"))
+    b.add_argument("--parent", help="parent version (default: the latest under --out)")
+    b.add_argument("--dead-letter", help="path prefix for rejected records (JSON lines)")
+    b.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    add_runner_arguments(b)
+    show = sub.add_parser("show", help="print a version's manifest")
+    show.add_argument("version")
+    show.add_argument("--out", type=Path, default=Path("data/datasets"))
+    sub.add_parser("list", help="list versions").add_argument(
+        "--out", type=Path, default=Path("data/datasets")
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from fraudops import datasets
+
+    if args.action == "list":
+        for _, path in datasets.version_dirs(args.out):
+            m = datasets.read_manifest(args.out, path.name)
+            print(f"{path.name:<6} {m['rows']:>10,} rows  {m['frauds'] or 0:>8,} frauds  "
+                  f"parent={m['parent']}  {m['created_at']}")  # fmt: skip
+        return 0
+    if args.action == "show":
+        try:
+            print(json.dumps(datasets.read_manifest(args.out, args.version), indent=2))
+        except datasets.DatasetError as exc:
+            print(f"fraudops dataset: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    from beam_pipelines.dataset import DatasetJob, run_dataset
+
+    try:
+        cutoff = epoch(args.label_cutoff) if args.label_cutoff else None
+    except ValueError as exc:
+        print(f"fraudops dataset build: --label-cutoff: {exc}", file=sys.stderr)
+        return 2
+    job = DatasetJob(
+        history=args.history,
+        out=args.out,
+        labels=args.labels,
+        label_delay_days=args.label_delay_days,
+        label_cutoff=cutoff,
+        shards=args.shards,
+        parent=args.parent,
+        command=shlex.join(["fraudops", *sys.argv[1:]]),
+        dead_letter=args.dead_letter,
+    )
+    try:
+        version, manifest, created = run_dataset(job, pipeline_options(args, args.passthrough))
+    except datasets.DatasetError as exc:
+        print(f"fraudops dataset build: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+    elif not created:
+        print(f"{version} (unchanged: same content as the existing version)", file=sys.stderr)
+    print(version)
+    return 0

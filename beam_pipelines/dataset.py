@@ -1,0 +1,105 @@
+"""The dataset pipeline: point-in-time feature rows for every transaction, as a new dataset version.
+
+Every row's features use only what was known strictly before its transaction: earlier
+transactions of its customer and terminal and labels that had ARRIVED. The rows are written as
+Parquet parts into a staging directory, which is published as the next immutable version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import pandas as pd
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_pipelines.io import DEAD_LETTER, ReadHistory, ReadLabels
+from beam_pipelines.sinks import WriteDatasetParts
+from beam_pipelines.transforms import AssembleRows, FoldEntities, ReconcileByTransaction
+from fraudops import datasets
+from fraudops.features import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SET_VERSION, FINGERPRINT
+
+
+@dataclass(frozen=True)
+class DatasetJob:
+    history: str
+    out: Path
+    labels: str | None = None
+    label_delay_days: int | None = 7
+    label_cutoff: int | None = None
+    shards: int = 8
+    parent: str | None = None
+    command: str = ""
+    dead_letter: str | None = None
+
+
+def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> beam.PCollection:
+    history = p | "ReadHistory" >> ReadHistory(job.history)
+    inputs = {"history": history.rows}
+    dead = [history[DEAD_LETTER]]
+    if job.labels:
+        labels_in = p | "ReadLabels" >> ReadLabels(job.labels)
+        inputs["labels"] = labels_in.rows
+        dead.append(labels_in[DEAD_LETTER])
+    else:
+        inputs["labels"] = p | "NoLabels" >> beam.Create([])
+    delay = None if job.labels else job.label_delay_days
+    rec = inputs | "Reconcile" >> ReconcileByTransaction(job.shards, delay, job.label_cutoff)
+    dead.append(rec[DEAD_LETTER])
+    parts = {
+        kind: (rec.transactions, rec.labels)
+        | f"Fold{kind.title()}s" >> FoldEntities(kind, job.shards, job.shards)  # type: ignore[arg-type]
+        for kind in ("customer", "terminal")
+    }
+    from beam_pipelines.sharding import split_frame
+
+    keyed_tx = rec.transactions | "KeyTx" >> beam.FlatMap(split_frame, "transaction_id", job.shards)
+    rows = {"tx": keyed_tx, **parts} | "Assemble" >> AssembleRows()
+    written = rows | "WriteParts" >> beam.ParDo(WriteDatasetParts(staging))
+    if job.dead_letter:
+        (
+            dead
+            | "AllDeadLetters" >> beam.Flatten()
+            | "ToJson" >> beam.Map(json.dumps, default=str)
+            | "WriteDeadLetters" >> beam.io.WriteToText(job.dead_letter, file_name_suffix=".jsonl")
+        )
+    return written
+
+
+def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[str, Any], bool]:
+    """Run the pipeline and publish; returns (version, manifest, created)."""
+    staging = datasets.new_staging(job.out)
+    try:
+        with beam.Pipeline(options=options) as p:
+            build_dataset_pipeline(p, job, str(staging))
+        frames = [pd.read_parquet(f) for f in sorted(staging.glob("part-*.parquet"))]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if frame.empty:
+            raise datasets.DatasetError(f"{job.history}: no valid transactions, nothing to write")
+        summary = datasets.summarize(frame)
+        existing = datasets.find_by_hash(job.out, summary["content_hash"], FINGERPRINT)
+        if existing is not None:
+            datasets.discard(staging)
+            return existing, datasets.read_manifest(job.out, existing), False
+        parent = job.parent if job.parent is not None else datasets.latest_version(job.out)
+        manifest = {
+            **summary,
+            "parent": parent,
+            "feature_set_version": FEATURE_SET_VERSION,
+            "feature_fingerprint": FINGERPRINT,
+            "features": list(FEATURE_NAMES),
+            "categorical_features": list(CATEGORICAL_FEATURES),
+            "target": "is_fraud",
+            "labels": job.labels or f"history is_fraud, known {job.label_delay_days} days later",
+            "label_cutoff": job.label_cutoff,
+            "history": job.history,
+            "command": job.command,
+        }
+        version = datasets.publish(job.out, staging, manifest)
+        return version, datasets.read_manifest(job.out, version), True
+    except BaseException:
+        datasets.discard(staging)
+        raise

@@ -1,0 +1,35 @@
+"""Pipeline options: DirectRunner on both cores by default; other runners' flags pass through."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+
+def add_runner_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--runner",
+        default="DirectRunner",
+        help="DirectRunner (default), DataflowRunner, FlinkRunner, SparkRunner, ...",
+    )
+    p.add_argument(
+        "--direct-workers",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="DirectRunner worker processes (default: the cores, at most 4)",
+    )
+    p.add_argument("--shards", type=int, default=8, help="entity and transaction shards")
+
+
+def pipeline_options(args: argparse.Namespace, extra: list[str]) -> PipelineOptions:
+    """``extra`` are the flags this CLI does not know: they go to Beam unchanged."""
+    flags = [f"--runner={args.runner}", *extra]
+    if args.runner == "DirectRunner":
+        mode = "multi_processing" if args.direct_workers > 1 else "in_memory"
+        flags += [
+            f"--direct_num_workers={args.direct_workers}",
+            f"--direct_running_mode={mode}",
+        ]
+    return PipelineOptions(flags, save_main_session=False)

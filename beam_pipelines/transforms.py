@@ -1,0 +1,240 @@
+"""The composite transforms every pipeline is built from (batch and streaming share them).
+
+Data moves as DataFrame chunks keyed by stable shards: transactions by ``transaction_id`` shard,
+entity events by customer or terminal shard. Each entity's events are folded in event order through
+the core's EntityFold, i.e. the same code the scoring service's features come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+from apache_beam.metrics import Metrics
+
+from beam_pipelines.io import DEAD_LETTER
+from beam_pipelines.sharding import split_frame
+from fraudops.features import FEATURE_NAMES, transaction_part
+from fraudops.features.offline import fold_entities, label_events
+from fraudops.profile_store.layout import DAY, EntityKind
+from fraudops.readers import epoch_seconds, iter_txns
+
+LABEL_COLUMNS = ["transaction_id", "customer_id", "terminal_id", "arrival_ts", "is_fraud"]
+ENTITY_COLUMN = {"customer": "customer_id", "terminal": "terminal_id"}
+
+
+def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+class _Reconcile(beam.DoFn):
+    """One transaction shard: drop duplicate ids, attach entities to labels, pick the target."""
+
+    def __init__(self, label_delay_days: int | None, label_cutoff: int | None) -> None:
+        self.label_delay_days = label_delay_days
+        self.label_cutoff = label_cutoff
+        self.duplicates = Metrics.counter("reconcile", "duplicate_transactions")
+        self.orphans = Metrics.counter("reconcile", "labels_for_unknown_transactions")
+        self.late = Metrics.counter("reconcile", "labels_after_cutoff")
+
+    def process(self, element: tuple[int, dict[str, list[pd.DataFrame]]]) -> Iterator[Any]:
+        _, groups = element
+        txs = _concat(groups["history"])
+        if txs.empty:
+            for lab in groups["labels"]:
+                self.orphans.inc(len(lab))
+            return
+        txs = txs.sort_values(["timestamp", "transaction_id"], kind="stable", ignore_index=True)
+        dup = txs["transaction_id"].duplicated(keep="first")
+        if dup.any():
+            self.duplicates.inc(int(dup.sum()))
+            for tid in txs.loc[dup, "transaction_id"]:
+                yield beam.pvalue.TaggedOutput(
+                    DEAD_LETTER, {"kind": "history", "transaction_id": tid, "error": "duplicate id"}
+                )
+            txs = txs.loc[~dup].reset_index(drop=True)
+        labels, orphans = self._labels(txs, _concat(groups["labels"]))
+        for tid in orphans:
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTER,
+                {"kind": "labels", "transaction_id": tid, "error": "unknown transaction"},
+            )
+        yield beam.pvalue.TaggedOutput("labels", labels)
+        yield txs
+
+    def _labels(self, txs: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """Label events with their entities (and the unknown ids); sets the target on ``txs``."""
+        if not raw.empty:
+            if self.label_cutoff is not None:
+                late = raw["arrival_ts"] > self.label_cutoff
+                self.late.inc(int(late.sum()))
+                raw = raw.loc[~late]
+            entities = txs[["transaction_id", "customer_id", "terminal_id"]]
+            merged = raw.merge(entities, on="transaction_id", how="left", indicator=True)
+            orphan = merged["_merge"] == "left_only"
+            self.orphans.inc(int(orphan.sum()))
+            labels = merged.loc[~orphan, LABEL_COLUMNS]
+            latest = labels.sort_values(["arrival_ts"], kind="stable").drop_duplicates(
+                "transaction_id", keep="last"
+            )
+            target = txs["transaction_id"].map(latest.set_index("transaction_id")["is_fraud"])
+            txs["label_known"] = target.notna()
+            base = txs["is_fraud"] if "is_fraud" in txs.columns else 0
+            txs["is_fraud"] = target.fillna(base).astype("int8")
+            return labels.reset_index(drop=True), list(merged.loc[orphan, "transaction_id"])
+        txs["label_known"] = "is_fraud" in txs.columns
+        if self.label_delay_days is None or "is_fraud" not in txs.columns:
+            return pd.DataFrame(columns=LABEL_COLUMNS), []
+        frauds = txs.loc[txs["is_fraud"] == 1]
+        arrival = epoch_seconds(frauds["timestamp"]) + self.label_delay_days * DAY
+        derived = frauds[["transaction_id", "customer_id", "terminal_id"]].assign(
+            arrival_ts=arrival, is_fraud=np.int8(1)
+        )
+        if self.label_cutoff is not None:
+            derived = derived.loc[derived["arrival_ts"] <= self.label_cutoff]
+        return derived.reset_index(drop=True), []
+
+
+class ReconcileByTransaction(beam.PTransform):  # type: ignore[misc]
+    """History + label chunks -> per-shard transactions (main), labels ('labels'), dead letter.
+
+    Without a label file, fraud labels are derived from ``is_fraud`` arriving ``label_delay_days``
+    after the payment (the Handbook protocol); with one, its events are used as they arrived.
+    """
+
+    def __init__(
+        self, shards: int, label_delay_days: int | None = 7, label_cutoff: int | None = None
+    ) -> None:
+        super().__init__()
+        self.shards = shards
+        self.label_delay_days = label_delay_days
+        self.label_cutoff = label_cutoff
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> beam.pvalue.DoOutputsTuple:
+        shards = self.shards
+        keyed = {
+            name: pcoll
+            | f"Key{name.title()}" >> beam.FlatMap(split_frame, "transaction_id", shards)
+            for name, pcoll in inputs.items()
+        }
+        return (
+            keyed
+            | "Group" >> beam.CoGroupByKey()
+            | "Reconcile"
+            >> beam.ParDo(_Reconcile(self.label_delay_days, self.label_cutoff)).with_outputs(
+                "labels", DEAD_LETTER, main="transactions"
+            )
+        )
+
+
+class _FoldShard(beam.DoFn):
+    def __init__(self, kind: EntityKind, tx_shards: int, as_of: int | None, features: bool) -> None:
+        self.kind = kind
+        self.tx_shards = tx_shards
+        self.as_of = as_of
+        self.features = features
+        self.folded = Metrics.counter("fold", f"{kind}_transactions")
+        self.entities = Metrics.counter("fold", f"{kind}_entities")
+
+    def process(self, element: tuple[int, Iterable[tuple[str, pd.DataFrame]]]) -> Iterator[Any]:
+        shard, tagged = element
+        tx_frames = [f for tag, f in tagged if tag == "tx"]
+        label_frames = [f for tag, f in tagged if tag == "label"]
+        events: list[Any] = []
+        for frame in tx_frames:
+            events.extend(iter_txns(frame))
+        for frame in label_frames:
+            events.extend(label_events(frame))
+        parts, folds = fold_entities(self.kind, events, self.as_of, self.features)
+        self.entities.inc(len(folds))
+        if not self.features:
+            yield (
+                shard,
+                [
+                    (entity_id, fold.state.to_hash(), dict(fold.labels))
+                    for entity_id, fold in folds.items()
+                ],
+            )
+            return
+        self.folded.inc(len(parts))
+        if not parts:
+            return
+        frame = pd.DataFrame.from_records(list(parts.values()))
+        frame.insert(0, "transaction_id", list(parts.keys()))
+        yield from split_frame(frame, "transaction_id", self.tx_shards)
+
+
+class FoldEntities(beam.PTransform):  # type: ignore[misc]
+    """Transactions + labels -> per-entity fold: feature parts by tx shard, or final states."""
+
+    def __init__(
+        self,
+        kind: EntityKind,
+        shards: int,
+        tx_shards: int,
+        as_of: int | None = None,
+        features: bool = True,
+    ) -> None:
+        super().__init__()
+        self.kind, self.shards, self.tx_shards = kind, shards, tx_shards
+        self.as_of, self.features = as_of, features
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        transactions, labels = inputs
+        column, shards = ENTITY_COLUMN[self.kind], self.shards
+
+        def tagged(frame: pd.DataFrame, tag: str) -> Iterator[tuple[int, tuple[str, Any]]]:
+            for s, part in split_frame(frame, column, shards):
+                yield s, (tag, part)
+
+        return (
+            (
+                transactions | "KeyTx" >> beam.FlatMap(tagged, "tx"),
+                labels | "KeyLabels" >> beam.FlatMap(tagged, "label"),
+            )
+            | "Merge" >> beam.Flatten()
+            | "GroupByEntityShard" >> beam.GroupByKey()
+            | "Fold" >> beam.ParDo(_FoldShard(self.kind, self.tx_shards, self.as_of, self.features))
+        )
+
+
+DATASET_KEYS = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
+
+
+def _assemble(
+    element: tuple[int, dict[str, list[pd.DataFrame]]],
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    shard, groups = element
+    txs = _concat(groups["tx"])
+    if txs.empty:
+        return
+    tx_rows = [transaction_part(tx) for tx in iter_txns(txs)]
+    tx_part = pd.DataFrame.from_records(tx_rows)
+    customer = _concat(groups["customer"]).set_index("transaction_id")
+    terminal = _concat(groups["terminal"]).set_index("transaction_id")
+    ids = txs["transaction_id"]
+    features = pd.concat(
+        [
+            tx_part,
+            customer.loc[ids].reset_index(drop=True),
+            terminal.loc[ids].reset_index(drop=True),
+        ],
+        axis=1,
+    )[list(FEATURE_NAMES)]
+    extra = [c for c in ("is_fraud", "label_known", "fraud_scenario") if c in txs.columns]
+    out = pd.concat(
+        [txs[DATASET_KEYS].reset_index(drop=True), features, txs[extra].reset_index(drop=True)],
+        axis=1,
+    )
+    yield shard, out
+
+
+class AssembleRows(beam.PTransform):  # type: ignore[misc]
+    """Join the transaction, customer and terminal parts of each row, in contract order."""
+
+    def expand(self, parts: dict[str, beam.PCollection]) -> beam.PCollection:
+        return parts | "Join" >> beam.CoGroupByKey() | "Assemble" >> beam.FlatMap(_assemble)
