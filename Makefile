@@ -35,7 +35,8 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	$(PY) -m bench.core
+	$(VENV)/bin/fraudops bench core
+	$(VENV)/bin/fraudops bench pipeline
 
 demo: setup
 	@echo "make demo: the full loop lands with issue 8; for now it simulates a history" \

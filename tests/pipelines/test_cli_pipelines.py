@@ -47,7 +47,9 @@ def history_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_dataset_versions_are_immutable_and_reproducible(history_file: Path, tmp_path: Path) -> None:
+def test_dataset_versions_are_immutable_and_reproducible(
+    history_file: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "datasets"
     first = fraudops("dataset", "build", "--history", str(history_file), "--out", str(out))
     assert first.returncode == 0, first.stderr
@@ -92,12 +94,18 @@ def test_bad_rows_go_to_the_dead_letter_file(tmp_path: Path) -> None:
                  "--dead-letter", str(dead), "--direct-workers", "1")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert datasets.read_manifest(tmp_path / "ds", "v1")["rows"] == 2
-    records = [json.loads(line) for f in tmp_path.glob("dead*.jsonl") for line in f.read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for f in tmp_path.glob("dead*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
     assert [(r["row"], r["error"]) for r in records] == [("2", "amount: not a number")]
 
 
 def test_publish_never_overwrites_a_version(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"transaction_id": ["a"], "timestamp": pd.to_datetime(["2018-04-01T00:00:00Z"])})
+    frame = pd.DataFrame(
+        {"transaction_id": ["a"], "timestamp": pd.to_datetime(["2018-04-01T00:00:00Z"])}
+    )
     versions = []
     for _ in range(3):
         staging = datasets.new_staging(tmp_path)

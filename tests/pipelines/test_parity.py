@@ -41,20 +41,30 @@ def realistic_labels(history: pd.DataFrame, seed: int) -> pd.DataFrame:
     legit = history[history["is_fraud"] == 0].sample(frac=0.02, random_state=seed)
     ts = epoch_seconds(frauds["timestamp"])
     fast = rng.random(len(frauds)) < 0.5
-    delay = np.where(fast, rng.integers(30, 3600, len(frauds)), rng.integers(5 * DAY, 40 * DAY, len(frauds)))
+    delay = np.where(
+        fast, rng.integers(30, 3600, len(frauds)), rng.integers(5 * DAY, 40 * DAY, len(frauds))
+    )
     rows = [
-        pd.DataFrame({"transaction_id": frauds["transaction_id"], "label": "fraud", "arrival": ts + delay}),
         pd.DataFrame(
-            {"transaction_id": legit["transaction_id"], "label": "legit",
-             "arrival": epoch_seconds(legit["timestamp"]) + 600}
-        ),  # fmt: skip
+            {"transaction_id": frauds["transaction_id"], "label": "fraud", "arrival": ts + delay}
+        ),
+        pd.DataFrame(
+            {
+                "transaction_id": legit["transaction_id"],
+                "label": "legit",
+                "arrival": epoch_seconds(legit["timestamp"]) + 600,
+            }
+        ),
     ]
     overturned = frauds.sample(frac=0.1, random_state=seed)
     rows.append(
         pd.DataFrame(
-            {"transaction_id": overturned["transaction_id"], "label": "legit",
-             "arrival": epoch_seconds(overturned["timestamp"]) + 45 * DAY}
-        )  # fmt: skip
+            {
+                "transaction_id": overturned["transaction_id"],
+                "label": "legit",
+                "arrival": epoch_seconds(overturned["timestamp"]) + 45 * DAY,
+            }
+        )
     )
     labels = pd.concat(rows, ignore_index=True)
     labels["arrived_at"] = pd.to_datetime(labels.pop("arrival"), unit="s", utc=True)
@@ -88,17 +98,30 @@ def test_offline_dataset_equals_online_replay_after_backfill(
     # online: Beam backfill of everything before the cut, then replay the rest through Redis
     run_backfill(
         BackfillJob(
-            history=str(history_path), redis_url=TEST_REDIS_URL, config=store_config, as_of=cut,
+            history=str(history_path),
+            redis_url=TEST_REDIS_URL,
+            config=store_config,
+            as_of=cut,
             labels=str(labels_path),
         ),
         beam_options(),
-    )  # fmt: skip
+    )
     txns = {t.transaction_id: t for t in iter_txns(history)}
     events: list[Txn | LabelEvent] = [t for t in txns.values() if t.ts >= cut]
-    for tid, label, arrived in zip(labels["transaction_id"], labels["label"], epoch_seconds(labels["arrived_at"]), strict=True):  # fmt: skip
+    for tid, label, arrived in zip(
+        labels["transaction_id"], labels["label"], epoch_seconds(labels["arrived_at"]), strict=True
+    ):
         tx = txns[str(tid)]
         if arrived >= cut:
-            events.append(LabelEvent(tx.transaction_id, tx.customer_id, tx.terminal_id, int(arrived), label == "fraud"))  # fmt: skip
+            events.append(
+                LabelEvent(
+                    tx.transaction_id,
+                    tx.customer_id,
+                    tx.terminal_id,
+                    int(arrived),
+                    label == "fraud",
+                )
+            )
     events.sort(key=event_order)
 
     store = ProfileStore(redis_client, store_config)
@@ -106,7 +129,13 @@ def test_offline_dataset_equals_online_replay_after_backfill(
     compared = 0
     for event in events:
         if isinstance(event, LabelEvent):
-            store.apply_label(event.transaction_id, event.customer_id, event.terminal_id, event.arrival_ts, event.is_fraud)  # fmt: skip
+            store.apply_label(
+                event.transaction_id,
+                event.customer_id,
+                event.terminal_id,
+                event.arrival_ts,
+                event.is_fraud,
+            )
             continue
         profiles = store.apply_transaction(event)
         assert profiles.applied, event.transaction_id
@@ -122,4 +151,9 @@ def test_offline_dataset_equals_online_replay_after_backfill(
         compared += 1
     assert compared >= 20_000
     # the replay used labels that arrived late and overturned ones: risk features were exercised
-    assert offline.loc[[e.transaction_id for e in events if isinstance(e, Txn)], "terminal_risk_7day"].gt(0).sum() > 100
+    assert (
+        offline.loc[[e.transaction_id for e in events if isinstance(e, Txn)], "terminal_risk_7day"]
+        .gt(0)
+        .sum()
+        > 100
+    )

@@ -1,4 +1,4 @@
-"""Streaming mode with TestStream: events in event time, windows, dead letters, Redis kept current."""
+"""Streaming with TestStream: event time, windows, dead letters, Redis kept current."""
 
 from __future__ import annotations
 
@@ -30,7 +30,11 @@ def tx_message(tx: Txn) -> bytes:
             "customer_id": tx.customer_id,
             "terminal_id": tx.terminal_id,
             "amount": tx.amount,
-            **{k: v for k, v in (("mcc", tx.mcc), ("country", tx.country), ("channel", tx.channel)) if v},
+            **{
+                k: v
+                for k, v in (("mcc", tx.mcc), ("country", tx.country), ("channel", tx.channel))
+                if v
+            },
         }
     ).encode()
 
@@ -40,7 +44,9 @@ def test_stream_keeps_profiles_current(
 ) -> None:
     txns = list(iter_txns(small_history.head(300)))
     frauds = [t for t, f in zip(txns, small_history["is_fraud"].head(300), strict=True) if f][:5]
-    labels = [LabelEvent(t.transaction_id, t.customer_id, t.terminal_id, t.ts + 60, True) for t in frauds]
+    labels = [
+        LabelEvent(t.transaction_id, t.customer_id, t.terminal_id, t.ts + 60, True) for t in frauds
+    ]
     start = txns[0].ts
     stream = TestStream()
     expected_counts: dict[int, int] = {}
@@ -49,15 +55,24 @@ def test_stream_keeps_profiles_current(
         (
             e.arrival_ts,
             json.dumps(
-                {"type": "label", "transaction_id": e.transaction_id, "customer_id": e.customer_id,
-                 "terminal_id": e.terminal_id, "label": "fraud",
-                 "arrived_at": pd.Timestamp(e.arrival_ts, unit="s", tz="UTC").isoformat()}
+                {
+                    "type": "label",
+                    "transaction_id": e.transaction_id,
+                    "customer_id": e.customer_id,
+                    "terminal_id": e.terminal_id,
+                    "label": "fraud",
+                    "arrived_at": pd.Timestamp(e.arrival_ts, unit="s", tz="UTC").isoformat(),
+                }
             ).encode(),
-        )  # fmt: skip
+        )
         for e in labels
     ]
     events.sort()
-    bad = [b'{"transaction_id": "x", "amount": -1}', b"not json", b'{"type": "label", "label": "maybe"}']
+    bad = [
+        b'{"transaction_id": "x", "amount": -1}',
+        b"not json",
+        b'{"type": "label", "label": "maybe"}',
+    ]
     for i, (ts, msg) in enumerate(events):
         stream = stream.add_elements([beam.window.TimestampedValue(msg, ts)])
         expected_counts[ts // 60 * 60] = expected_counts.get(ts // 60 * 60, 0) + 1

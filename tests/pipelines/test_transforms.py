@@ -7,7 +7,6 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import pandas as pd
-import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -39,7 +38,9 @@ def test_read_history_sends_bad_rows_to_the_dead_letter(tmp_path: Path) -> None:
         assert_that(ids, equal_to(["1", "4"]), label="good")
         assert_that(
             dead,
-            equal_to([(2, "amount: must be > 0"), (3, "timestamp: not an RFC 3339 / ISO 8601 timestamp")]),
+            equal_to(
+                [(2, "amount: must be > 0"), (3, "timestamp: not an RFC 3339 / ISO 8601 timestamp")]
+            ),
             label="dead",
         )
 
@@ -49,7 +50,12 @@ def test_reconcile_dedups_attaches_labels_and_picks_the_target(tmp_path: Path) -
         {
             "transaction_id": ["a", "b", "a", "c"],
             "timestamp": pd.to_datetime(
-                ["2018-04-01T00:00:00Z", "2018-04-01T00:00:05Z", "2018-04-01T00:00:09Z", "2018-04-02T00:00:00Z"]
+                [
+                    "2018-04-01T00:00:00Z",
+                    "2018-04-01T00:00:05Z",
+                    "2018-04-01T00:00:09Z",
+                    "2018-04-02T00:00:00Z",
+                ]
             ),
             "customer_id": ["c1", "c1", "c9", "c2"],
             "terminal_id": ["t1", "t1", "t1", "t2"],
@@ -76,19 +82,27 @@ def test_reconcile_dedups_attaches_labels_and_picks_the_target(tmp_path: Path) -
         }
         rec = inputs | ReconcileByTransaction(shards=3, label_delay_days=None, label_cutoff=cutoff)
         targets = rec.transactions | beam.FlatMap(
-            lambda f: list(zip(f["transaction_id"], f["is_fraud"].astype(int), f["customer_id"], strict=True))
+            lambda f: list(
+                zip(f["transaction_id"], f["is_fraud"].astype(int), f["customer_id"], strict=True)
+            )
         )
-        labels = rec.labels | beam.FlatMap(lambda f: list(zip(f["transaction_id"], f["is_fraud"].astype(int), strict=True)))
+        labels = rec.labels | beam.FlatMap(
+            lambda f: list(zip(f["transaction_id"], f["is_fraud"].astype(int), strict=True))
+        )
         dead = rec[DEAD_LETTER] | beam.Map(lambda r: (r["transaction_id"], r["error"]))
         # 'a' kept once (the earlier row, customer c1); its label arrived after the cut-off
         assert_that(targets, equal_to([("a", 0, "c1"), ("b", 0, "c1"), ("c", 1, "c2")]), label="t")
         assert_that(labels, equal_to([("b", 1), ("b", 0)]), label="l")
-        assert_that(dead, equal_to([("a", "duplicate id"), ("zz", "unknown transaction")]), label="d")
+        assert_that(
+            dead, equal_to([("a", "duplicate id"), ("zz", "unknown transaction")]), label="d"
+        )
 
 
 def test_fold_and_assemble_equal_the_core_offline_fold(small_history: pd.DataFrame) -> None:
     history = small_history.head(4000)
-    expected = point_in_time_features(history, fixed_delay_labels(history, 7)).set_index("transaction_id")
+    expected = point_in_time_features(history, fixed_delay_labels(history, 7)).set_index(
+        "transaction_id"
+    )
 
     def check(frames: list[tuple[int, pd.DataFrame]]) -> None:
         got = rows_of([f for _, f in frames]).set_index("transaction_id")

@@ -102,11 +102,7 @@ def bench_store(url: str, quick: bool) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
+def run(args: argparse.Namespace) -> None:
     url = CoreSettings().redis_url
     results: dict[str, float] = {}
     results |= bench_simulator(args.quick)
@@ -120,7 +116,3 @@ def main() -> None:
         print(
             f"{key:<28} {value:>14,.3f}" if isinstance(value, float) else f"{key:<28} {value:>14,}"
         )
-
-
-if __name__ == "__main__":
-    main()
