@@ -1,10 +1,11 @@
 # fraudops developer commands. `make test` is what CI runs (via .ci/run).
 SHELL := /bin/bash
+comma := ,
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev
-STAMP := $(VENV)/.installed-$(EXTRAS)
+EXTRAS ?= dev,pipelines
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: setup test test-fast lint format bench demo services clean
 

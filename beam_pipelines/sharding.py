@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pandas as pd
 
 
 def shard_of(key: str, shards: int) -> int:
-    return zlib.crc32(key.encode()) % shards
+    return int(shard_column(pd.Series([key]), shards)[0])
 
 
 def shard_column(values: pd.Series, shards: int) -> np.ndarray:
-    return np.fromiter(
-        (zlib.crc32(str(v).encode()) % shards for v in values), dtype=np.int64, count=len(values)
-    )
+    """Vectorised: pandas' object hash uses a fixed key, so it is stable across processes."""
+    hashed = pd.util.hash_array(values.astype(str).to_numpy(dtype=object))
+    return (hashed % np.uint64(shards)).astype(np.int64)
 
 
 def split_frame(frame: pd.DataFrame, column: str, shards: int) -> list[tuple[int, pd.DataFrame]]:

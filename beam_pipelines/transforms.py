@@ -24,6 +24,17 @@ from fraudops.readers import epoch_seconds, iter_txns
 
 LABEL_COLUMNS = ["transaction_id", "customer_id", "terminal_id", "arrival_ts", "is_fraud"]
 ENTITY_COLUMN = {"customer": "customer_id", "terminal": "terminal_id"}
+# what each fold reads: less data through every shuffle (the customer fold needs the terminal
+# for distinct-terminal features; categorical features come from the transaction itself)
+FOLD_COLUMNS = {
+    "customer": ["transaction_id", "ts", "customer_id", "terminal_id", "amount"],
+    "terminal": ["transaction_id", "ts", "customer_id", "terminal_id", "amount"],
+}
+
+
+def fold_projection(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    slim = frame.assign(ts=epoch_seconds(frame["timestamp"]))
+    return slim[FOLD_COLUMNS[kind]]
 
 
 def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
@@ -44,9 +55,14 @@ class _Reconcile(beam.DoFn):
     def process(self, element: tuple[int, dict[str, list[pd.DataFrame]]]) -> Iterator[Any]:
         _, groups = element
         txs = _concat(groups["history"])
-        if txs.empty:
+        if txs.empty:  # labels whose transactions are nowhere in the history
             for lab in groups["labels"]:
                 self.orphans.inc(len(lab))
+                for tid in lab["transaction_id"]:
+                    yield beam.pvalue.TaggedOutput(
+                        DEAD_LETTER,
+                        {"kind": "labels", "transaction_id": tid, "error": "unknown transaction"},
+                    )
             return
         txs = txs.sort_values(["timestamp", "transaction_id"], kind="stable", ignore_index=True)
         dup = txs["transaction_id"].duplicated(keep="first")
@@ -187,7 +203,11 @@ class FoldEntities(beam.PTransform):  # type: ignore[misc]
         transactions, labels = inputs
         column, shards = ENTITY_COLUMN[self.kind], self.shards
 
+        kind = self.kind
+
         def tagged(frame: pd.DataFrame, tag: str) -> Iterator[tuple[int, tuple[str, Any]]]:
+            if tag == "tx":
+                frame = fold_projection(frame, kind)
             for s, part in split_frame(frame, column, shards):
                 yield s, (tag, part)
 

@@ -195,8 +195,11 @@ def _column_list(df: pd.DataFrame, col: str) -> list[Any]:
 
 
 def iter_txns(df: pd.DataFrame) -> Iterator[Txn]:
-    """Validated canonical frame -> Txn objects (fast path: no per-row validation again)."""
-    ts = epoch_seconds(df["timestamp"]).tolist()
+    """Validated canonical frame -> Txn objects (fast path: no per-row validation again).
+
+    A frame may carry ``ts`` (epoch seconds) instead of ``timestamp``.
+    """
+    ts = df["ts"].tolist() if "ts" in df.columns else epoch_seconds(df["timestamp"]).tolist()
     ids = df["transaction_id"].tolist()
     customers = df["customer_id"].tolist()
     terminals = df["terminal_id"].tolist()

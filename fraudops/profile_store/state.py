@@ -85,13 +85,14 @@ class EntityState:
     minute bucket, and so on (granularity letter + metric letter).
     """
 
-    __slots__ = ("last_ts", "pairs", "pruned_day", "series")
+    __slots__ = ("_sums", "last_ts", "pairs", "pruned_day", "series")
 
     def __init__(self) -> None:
         self.series: dict[str, Series] = {}
         self.last_ts: int | None = None
         self.pairs: dict[str, int] = {}
         self.pruned_day: int | None = None  # stale fields are dropped once per event day
+        self._sums: dict[tuple[str, int, int], int] = {}  # features share windows; reset on change
 
     # --- reading -----------------------------------------------------------------------------
     @classmethod
@@ -139,11 +140,16 @@ class EntityState:
 
     def window_sum(self, series: str, first: int, last: int) -> int:
         """Sum of one series over buckets first..last inclusive."""
-        s = self.series.get(series)
-        return s.sum(first, last) if s is not None else 0
+        key = (series, first, last)
+        total = self._sums.get(key)
+        if total is None:
+            s = self.series.get(series)
+            total = self._sums[key] = s.sum(first, last) if s is not None else 0
+        return total
 
     # --- writing (mirror of apply_update.lua) ------------------------------------------------
     def apply(self, update: Update) -> None:
+        self._sums.clear()
         day = update.prune.day
         if self.pruned_day is None or day > self.pruned_day:
             self.prune(update.prune)
@@ -164,6 +170,7 @@ class EntityState:
                     self.pairs[terminal_id] = value
 
     def prune(self, bounds: PruneBounds) -> None:
+        self._sums.clear()
         floors = {"m": bounds.min_minute, "h": bounds.min_hour, "d": bounds.min_day}
         for key, series in self.series.items():
             series.drop_before(floors[key[0]])
