@@ -67,41 +67,33 @@ class _ReadValidated(beam.DoFn):
                 yield good
 
 
-class ReadHistory(beam.PTransform):  # type: ignore[misc]
+class _ReadFiles(beam.PTransform):  # type: ignore[misc]
+    kind = ""
+
+    def __init__(self, pattern: str, chunk_rows: int = 50_000) -> None:
+        super().__init__()
+        self.pattern = pattern
+        self.chunk_rows = chunk_rows
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
+        return (
+            pbegin
+            | "Match" >> fileio.MatchFiles(self.pattern)
+            | "Open" >> fileio.ReadMatches()
+            | "ReadValidate"
+            >> beam.ParDo(_ReadValidated(self.kind, self.chunk_rows)).with_outputs(
+                DEAD_LETTER, main="rows"
+            )
+        )
+
+
+class ReadHistory(_ReadFiles):
     """File pattern -> validated canonical DataFrame chunks (main) + dead-letter rows."""
 
-    def __init__(self, pattern: str, chunk_rows: int = 50_000) -> None:
-        super().__init__()
-        self.pattern = pattern
-        self.chunk_rows = chunk_rows
-
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
-        return (
-            pbegin
-            | "Match" >> fileio.MatchFiles(self.pattern)
-            | "Open" >> fileio.ReadMatches()
-            | "ReadValidate"
-            >> beam.ParDo(_ReadValidated("history", self.chunk_rows)).with_outputs(
-                DEAD_LETTER, main="rows"
-            )
-        )
+    kind = "history"
 
 
-class ReadLabels(beam.PTransform):  # type: ignore[misc]
+class ReadLabels(_ReadFiles):
     """File pattern -> validated label-event chunks (transaction_id, is_fraud, arrival_ts, ...)."""
 
-    def __init__(self, pattern: str, chunk_rows: int = 50_000) -> None:
-        super().__init__()
-        self.pattern = pattern
-        self.chunk_rows = chunk_rows
-
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
-        return (
-            pbegin
-            | "Match" >> fileio.MatchFiles(self.pattern)
-            | "Open" >> fileio.ReadMatches()
-            | "ReadValidate"
-            >> beam.ParDo(_ReadValidated("labels", self.chunk_rows)).with_outputs(
-                DEAD_LETTER, main="rows"
-            )
-        )
+    kind = "labels"

@@ -31,12 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from beam_pipelines.metrics import counters
 
     settings = CoreSettings()
-    config = StoreConfig(
-        settings.key_prefix,
-        settings.profile_ttl_s,
-        settings.dedup_ttl_s,
-        settings.label_state_ttl_s,
-    )
+    config = StoreConfig.from_settings(settings)
     try:
         as_of = epoch(args.as_of)
     except ValueError as exc:

@@ -29,12 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from beam_pipelines.streaming import build_streaming_pipeline
 
     settings = CoreSettings()
-    config = StoreConfig(
-        settings.key_prefix,
-        settings.profile_ttl_s,
-        settings.dedup_ttl_s,
-        settings.label_state_ttl_s,
-    )
+    config = StoreConfig.from_settings(settings)
     options = pipeline_options(args, args.passthrough)
     options.view_as(StandardOptions).streaming = bool(args.subscription)
     with beam.Pipeline(options=options) as p:

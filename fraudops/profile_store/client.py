@@ -34,8 +34,7 @@ class ProfileStore:
     def from_settings(cls, settings: CoreSettings | None = None) -> ProfileStore:
         s = settings or CoreSettings()
         client = redis.Redis.from_url(s.redis_url, socket_timeout=max(s.redis_timeout_s, 1.0))
-        cfg = StoreConfig(s.key_prefix, s.profile_ttl_s, s.dedup_ttl_s, s.label_state_ttl_s)
-        return cls(client, cfg)
+        return cls(client, StoreConfig.from_settings(s))
 
     def _run(self, commands: list[Command]) -> list[Any]:
         """One pipeline (one round trip); loads the script and resends if Redis lost it."""

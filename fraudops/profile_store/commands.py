@@ -27,6 +27,7 @@ from fraudops.profile_store.layout import (
 )
 from fraudops.profile_store.state import EntityState
 from fraudops.schema import Txn
+from fraudops.settings import CoreSettings
 
 SCRIPT = resources.files("fraudops.profile_store").joinpath("apply_update.lua").read_text()
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
@@ -38,6 +39,10 @@ class StoreConfig:
     profile_ttl_s: int = 120 * 86400
     dedup_ttl_s: int = 7 * 86400
     label_state_ttl_s: int = 60 * 86400
+
+    @classmethod
+    def from_settings(cls, s: CoreSettings) -> StoreConfig:
+        return cls(s.key_prefix, s.profile_ttl_s, s.dedup_ttl_s, s.label_state_ttl_s)
 
 
 @dataclass(frozen=True, slots=True)
