@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import pandas as pd
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.io import DEAD_LETTER, ReadHistory, ReadLabels
@@ -59,6 +58,14 @@ def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> b
     keyed_tx = rec.transactions | "KeyTx" >> beam.FlatMap(split_frame, "transaction_id", job.shards)
     rows = {"tx": keyed_tx, **parts} | "Assemble" >> AssembleRows()
     written = rows | "WriteParts" >> beam.ParDo(WriteDatasetParts(staging))
+    summaries = (
+        written
+        | "ToJsonSummary" >> beam.Map(json.dumps)
+        | "WriteSummaries"
+        >> beam.io.WriteToText(
+            f"{staging}/summaries", file_name_suffix=".jsonl", shard_name_template=""
+        )
+    )
     if job.dead_letter:
         (
             dead
@@ -66,7 +73,7 @@ def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> b
             | "ToJson" >> beam.Map(json.dumps, default=str)
             | "WriteDeadLetters" >> beam.io.WriteToText(job.dead_letter, file_name_suffix=".jsonl")
         )
-    return written
+    return summaries
 
 
 def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[str, Any], bool]:
@@ -75,11 +82,12 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
     try:
         with beam.Pipeline(options=options) as p:
             build_dataset_pipeline(p, job, str(staging))
-        frames = [pd.read_parquet(f) for f in sorted(staging.glob("part-*.parquet"))]
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if frame.empty:
+        summary_file = staging / "summaries.jsonl"
+        parts = [json.loads(line) for line in summary_file.read_text().splitlines() if line]
+        summary_file.unlink()
+        if not parts or sum(p["rows"] for p in parts) == 0:
             raise datasets.DatasetError(f"{job.history}: no valid transactions, nothing to write")
-        summary = datasets.summarize(frame)
+        summary = datasets.combine_summaries(parts)
         existing = datasets.find_by_hash(job.out, summary["content_hash"], FINGERPRINT)
         if existing is not None:
             datasets.discard(staging)

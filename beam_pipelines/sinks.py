@@ -11,25 +11,26 @@ import redis
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from fraudops import datasets
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.profile_store.layout import EntityKind, dedup_key, entity_key, label_key
 
 
 class WriteDatasetParts(beam.DoFn):
-    """(shard, rows) -> ``<staging>/part-<shard>.parquet``; yields (file name, row count)."""
+    """(shard, rows) -> ``<staging>/part-<shard>.parquet``; yields the part's manifest summary."""
 
     def __init__(self, staging: str) -> None:
         self.staging = staging
         self.rows = Metrics.counter("dataset", "rows_written")
 
-    def process(self, element: tuple[int, pd.DataFrame]) -> Iterator[tuple[str, int]]:
+    def process(self, element: tuple[int, pd.DataFrame]) -> Iterator[dict[str, Any]]:
         shard, frame = element
         name = f"part-{shard:05d}.parquet"
         frame = frame.sort_values("transaction_id", ignore_index=True)
         with FileSystems.create(FileSystems.join(self.staging, name)) as handle:
             frame.to_parquet(handle, index=False)
         self.rows.inc(len(frame))
-        yield name, len(frame)
+        yield {"file": name, **datasets.part_summary(frame)}
 
 
 class WriteProfiles(beam.DoFn):

@@ -18,7 +18,7 @@ from apache_beam.metrics import Metrics
 from beam_pipelines.io import DEAD_LETTER
 from beam_pipelines.sharding import split_frame
 from fraudops.features import FEATURE_NAMES, transaction_part
-from fraudops.features.offline import fold_entities, label_events
+from fraudops.features.offline import fold_entities, label_events, part_frame
 from fraudops.profile_store.layout import DAY, EntityKind
 from fraudops.readers import epoch_seconds, iter_txns
 
@@ -179,9 +179,7 @@ class _FoldShard(beam.DoFn):
         self.folded.inc(len(parts))
         if not parts:
             return
-        frame = pd.DataFrame.from_records(list(parts.values()))
-        frame.insert(0, "transaction_id", list(parts.keys()))
-        yield from split_frame(frame, "transaction_id", self.tx_shards)
+        yield from split_frame(part_frame(self.kind, parts), "transaction_id", self.tx_shards)
 
 
 class FoldEntities(beam.PTransform):  # type: ignore[misc]

@@ -65,13 +65,54 @@ def load_dataset(root: Path, version: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).sort_values("transaction_id", ignore_index=True)
 
 
+def part_summary(frame: pd.DataFrame) -> dict[str, Any]:
+    """What a dataset part contributes to the manifest; computed where the part is written.
+
+    Row hashes are combined by sum and xor (mod 2^64), so the content hash depends on the rows
+    only, not on how they were split into parts or ordered.
+    """
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    ts = frame["timestamp"]
+    return {
+        "columns": list(frame.columns),
+        "rows": len(frame),
+        "frauds": int(frame["is_fraud"].sum()) if "is_fraud" in frame.columns else None,
+        "start": ts.min().isoformat() if len(frame) else None,
+        "end": ts.max().isoformat() if len(frame) else None,
+        "hash_sum": int(hashes.sum(dtype=np.uint64)),
+        "hash_xor": int(np.bitwise_xor.reduce(hashes)) if len(hashes) else 0,
+    }
+
+
+def combine_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    columns = parts[0]["columns"] if parts else []
+    rows = sum(p["rows"] for p in parts)
+    fraud_parts = [p["frauds"] for p in parts if p["frauds"] is not None]
+    frauds = sum(fraud_parts) if fraud_parts else None
+    mask = (1 << 64) - 1
+    total = sum(p["hash_sum"] for p in parts) & mask
+    xor = 0
+    for p in parts:
+        xor ^= p["hash_xor"]
+    digest = hashlib.sha256(json.dumps([columns, rows, total, xor]).encode()).hexdigest()
+    starts = [p["start"] for p in parts if p["start"]]
+    ends = [p["end"] for p in parts if p["end"]]
+    return {
+        "rows": rows,
+        "frauds": frauds,
+        "fraud_rate": frauds / rows if frauds is not None and rows else None,
+        "time_range": {
+            "start": min(starts) if starts else None,
+            "end": max(ends) if ends else None,
+        },
+        "content_hash": digest,
+        "columns": columns,
+    }
+
+
 def content_hash(frame: pd.DataFrame) -> str:
-    """sha256 of the rows sorted by transaction id, column names included."""
-    ordered = frame.sort_values("transaction_id", ignore_index=True)
-    digest = hashlib.sha256(json.dumps(list(ordered.columns)).encode())
-    row_hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy(dtype=np.uint64)
-    digest.update(row_hashes.tobytes())
-    return digest.hexdigest()
+    """The content hash of a whole dataset frame (same value as its parts combined)."""
+    return str(combine_summaries([part_summary(frame)])["content_hash"])
 
 
 def new_staging(root: Path) -> Path:
@@ -79,22 +120,6 @@ def new_staging(root: Path) -> Path:
     staging = root / f".staging-{uuid.uuid4().hex}"
     staging.mkdir()
     return staging
-
-
-def summarize(frame: pd.DataFrame) -> dict[str, Any]:
-    ts = frame["timestamp"] if len(frame) else pd.Series(dtype="datetime64[us, UTC]")
-    frauds = int(frame["is_fraud"].sum()) if "is_fraud" in frame.columns else None
-    return {
-        "rows": len(frame),
-        "frauds": frauds,
-        "fraud_rate": (frauds / len(frame)) if frauds is not None and len(frame) else None,
-        "time_range": {
-            "start": ts.min().isoformat() if len(ts) else None,
-            "end": ts.max().isoformat() if len(ts) else None,
-        },
-        "content_hash": content_hash(frame),
-        "columns": list(frame.columns),
-    }
 
 
 def publish(root: Path, staging: Path, manifest: dict[str, Any]) -> str:

@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fraudops.features.contract import Value
-from fraudops.features.vector import FEATURE_NAMES, assemble, customer_part, terminal_part
-from fraudops.features.vector import transaction_part as tx_part
+from fraudops.features.vector import FEATURE_NAMES, ORDER_INDEX, PART_NAMES, part_values
 from fraudops.profile_store.layout import DAY, EntityKind, label_update, transaction_update
 from fraudops.profile_store.state import EntityState
 from fraudops.readers import epoch_seconds, iter_txns
@@ -69,11 +68,11 @@ class EntityFold:
         self.state = state or EntityState()
         self.labels: dict[str, int] = {}
 
-    def transaction(self, tx: Txn) -> dict[str, Value]:
-        """Features of ``tx`` from the state before it, then count it."""
-        part = (customer_part if self.kind == "customer" else terminal_part)(tx, self.state)
+    def transaction(self, tx: Txn) -> list[Value]:
+        """This entity's features of ``tx`` (PART_NAMES order) from the state before it."""
+        values = part_values(self.kind, tx, self.state)
         self.state.apply(transaction_update(tx, self.kind))
-        return part
+        return values
 
     def label(self, event: LabelEvent) -> int:
         new = int(event.is_fraud)
@@ -92,7 +91,7 @@ def fold_entities(
     events: Iterable[Event],
     as_of: int | None = None,
     features: bool = True,
-) -> tuple[dict[str, dict[str, Value]], dict[str, EntityFold]]:
+) -> tuple[dict[str, list[Value]], dict[str, EntityFold]]:
     """Fold every entity of ``kind`` through its events in event order.
 
     Returns this entity kind's feature part per transaction id (when ``features``) and each
@@ -101,7 +100,7 @@ def fold_entities(
     grouped: dict[str, list[Event]] = {}
     for event in events:
         grouped.setdefault(entity_of(kind, event), []).append(event)
-    parts: dict[str, dict[str, Value]] = {}
+    parts: dict[str, list[Value]] = {}
     folds: dict[str, EntityFold] = {}
     for entity_id, entity_events in grouped.items():
         entity_events.sort(key=event_order)
@@ -147,13 +146,25 @@ def point_in_time_features(
 
 def feature_frame(
     txns: list[Txn],
-    c_parts: dict[str, dict[str, Value]],
-    t_parts: dict[str, dict[str, Value]],
+    c_parts: dict[str, list[Value]],
+    t_parts: dict[str, list[Value]],
 ) -> pd.DataFrame:
     """Assemble rows in contract order; ``transaction_id`` first."""
-    rows = [
-        assemble(tx_part(tx), c_parts[tx.transaction_id], t_parts[tx.transaction_id]) for tx in txns
-    ]
+    rows = []
+    for tx in txns:
+        values = [
+            *part_values("transaction", tx),
+            *c_parts[tx.transaction_id],
+            *t_parts[tx.transaction_id],
+        ]
+        rows.append([values[i] for i in ORDER_INDEX])
     frame = pd.DataFrame(rows, columns=list(FEATURE_NAMES))
     frame.insert(0, "transaction_id", np.asarray([t.transaction_id for t in txns], dtype=object))
+    return frame
+
+
+def part_frame(kind: EntityKind, parts: dict[str, list[Value]]) -> pd.DataFrame:
+    """One entity kind's parts as a frame: transaction_id + PART_NAMES[kind] columns."""
+    frame = pd.DataFrame(list(parts.values()), columns=list(PART_NAMES[kind]))
+    frame.insert(0, "transaction_id", list(parts.keys()))
     return frame
