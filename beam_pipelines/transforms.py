@@ -157,7 +157,9 @@ class _FoldShard(beam.DoFn):
         self.entities = Metrics.counter("fold", f"{kind}_entities")
 
     def process(self, element: tuple[int, Iterable[tuple[str, pd.DataFrame]]]) -> Iterator[Any]:
-        shard, tagged = element
+        shard, grouped = element
+        # one pass: a large GroupByKey value may be a lazily paged, single-pass iterable
+        tagged = list(grouped)
         tx_frames = [f for tag, f in tagged if tag == "tx"]
         label_frames = [f for tag, f in tagged if tag == "label"]
         events: list[Any] = []
