@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
         else SimulationConfig()
     )
     url = CoreSettings().redis_url
-    opts = argparse.Namespace(runner="DirectRunner", direct_workers=2)
+    opts = argparse.Namespace(runner="DirectRunner", direct_workers=args.direct_workers)
     with tempfile.TemporaryDirectory(prefix="fraudops-bench-") as tmp:
         history = Path(tmp) / "history.parquet"
         frame = simulate(cfg)

@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.io import DEAD_LETTER, ReadHistory, ReadLabels
+from beam_pipelines.metrics import counters
 from beam_pipelines.sinks import WriteDatasetParts
 from beam_pipelines.transforms import AssembleRows, FoldEntities, ReconcileByTransaction
 from fraudops import datasets
@@ -80,14 +81,21 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
     """Run the pipeline and publish; returns (version, manifest, created)."""
     staging = datasets.new_staging(job.out)
     try:
-        with beam.Pipeline(options=options) as p:
-            build_dataset_pipeline(p, job, str(staging))
+        p = beam.Pipeline(options=options)
+        build_dataset_pipeline(p, job, str(staging))
+        result = p.run()
+        result.wait_until_finish()
+        expected = counters(result).get("reconcile.transactions", 0)
         summary_file = staging / "summaries.jsonl"
         parts = [json.loads(line) for line in summary_file.read_text().splitlines() if line]
         summary_file.unlink()
         if not parts or sum(p["rows"] for p in parts) == 0:
             raise datasets.DatasetError(f"{job.history}: no valid transactions, nothing to write")
         summary = datasets.combine_summaries(parts)
+        if summary["rows"] != expected:  # never publish a dataset the runner lost rows of
+            raise datasets.DatasetError(
+                f"runner lost rows: {expected:,} reconciled, {summary['rows']:,} written"
+            )
         existing = datasets.find_by_hash(job.out, summary["content_hash"], FINGERPRINT)
         if existing is not None:
             datasets.discard(staging)

@@ -51,6 +51,7 @@ class _Reconcile(beam.DoFn):
         self.duplicates = Metrics.counter("reconcile", "duplicate_transactions")
         self.orphans = Metrics.counter("reconcile", "labels_for_unknown_transactions")
         self.late = Metrics.counter("reconcile", "labels_after_cutoff")
+        self.kept = Metrics.counter("reconcile", "transactions")
 
     def process(self, element: tuple[int, dict[str, list[pd.DataFrame]]]) -> Iterator[Any]:
         _, groups = element
@@ -80,6 +81,7 @@ class _Reconcile(beam.DoFn):
                 {"kind": "labels", "transaction_id": tid, "error": "unknown transaction"},
             )
         yield beam.pvalue.TaggedOutput("labels", labels)
+        self.kept.inc(len(txs))
         yield txs
 
     def _labels(self, txs: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -11,6 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=("core", "pipeline"))
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="small data: a smoke run, not the numbers")
+    p.add_argument("--direct-workers", type=int, default=1, help="pipeline: DirectRunner workers")
 
 
 def run(args: argparse.Namespace) -> int:

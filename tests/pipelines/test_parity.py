@@ -29,7 +29,7 @@ from tests.conftest import TEST_REDIS_URL
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def beam_options(workers: int = 2) -> object:
+def beam_options(workers: int = 1) -> object:
     args = argparse.Namespace(runner="DirectRunner", direct_workers=workers)
     return pipeline_options(args, [])
 
