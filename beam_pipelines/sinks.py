@@ -90,6 +90,7 @@ class MarkCounted(beam.DoFn):
         self.since_ts, self.until_ts = since_ts, until_ts
         self.client: redis.Redis | None = None
         self.marked = Metrics.counter("backfill", "dedup_markers")
+        self.commands = Metrics.counter("backfill", "redis_commands")
 
     def setup(self) -> None:
         self.client = redis.Redis.from_url(self.redis_url, socket_timeout=30)
@@ -110,5 +111,6 @@ class MarkCounted(beam.DoFn):
             for kind, entity in (("customer", cid), ("terminal", mid)):
                 key = dedup_key(cfg.prefix, kind, entity, tid)  # type: ignore[arg-type]
                 pipe.execute_command("SET", key, 1, "EX", cfg.dedup_ttl_s)
+        self.commands.inc(len(pipe))
         pipe.execute()
         self.marked.inc(len(recent))
