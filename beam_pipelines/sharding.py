@@ -6,10 +6,6 @@ import numpy as np
 import pandas as pd
 
 
-def shard_of(key: str, shards: int) -> int:
-    return int(shard_column(pd.Series([key]), shards)[0])
-
-
 def shard_column(values: pd.Series, shards: int) -> np.ndarray:
     """Vectorised: pandas' object hash uses a fixed key, so it is stable across processes."""
     hashed = pd.util.hash_array(values.astype(str).to_numpy(dtype=object))

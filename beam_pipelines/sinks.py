@@ -12,8 +12,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from fraudops import datasets
-from fraudops.profile_store.commands import StoreConfig
-from fraudops.profile_store.layout import EntityKind, dedup_key, entity_key, label_key
+from fraudops.profile_store.commands import StoreConfig, replace_state_commands
+from fraudops.profile_store.layout import EntityKind, dedup_key, label_key
+from fraudops.readers import epoch_seconds
 
 
 class WriteDatasetParts(beam.DoFn):
@@ -63,17 +64,8 @@ class WriteProfiles(beam.DoFn):
         for start in range(0, len(entities), self.batch):
             pipe = self.client.pipeline(transaction=False)
             for entity_id, fields, labels in entities[start : start + self.batch]:
-                key = entity_key(cfg.prefix, self.kind, entity_id)
-                pipe.execute_command("MULTI")
-                pipe.execute_command("DEL", key)
-                if fields:
-                    args: list[Any] = []
-                    for f, v in fields.items():
-                        args += (f, v)
-                    pipe.execute_command("HSET", key, *args)
-                    if cfg.profile_ttl_s:
-                        pipe.execute_command("EXPIRE", key, cfg.profile_ttl_s)
-                pipe.execute_command("EXEC")
+                for command in replace_state_commands(cfg, self.kind, entity_id, fields):
+                    pipe.execute_command(*command)
                 for tid, value in labels.items():
                     lk = label_key(cfg.prefix, self.kind, entity_id, tid)
                     pipe.execute_command("SET", lk, value, "EX", cfg.label_state_ttl_s)
@@ -102,7 +94,7 @@ class MarkCounted(beam.DoFn):
     def process(self, frame: pd.DataFrame) -> None:
         assert self.client is not None
         cfg = self.config
-        ts = (frame["timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        ts = epoch_seconds(frame["timestamp"])
         recent = frame.loc[(ts >= self.since_ts) & (ts < self.until_ts)]
         pipe = self.client.pipeline(transaction=False)
         for tid, cid, mid in zip(

@@ -11,18 +11,22 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-import numpy as np
 import pandas as pd
 from apache_beam.metrics import Metrics
 
 from beam_pipelines.io import DEAD_LETTER
 from beam_pipelines.sharding import split_frame
-from fraudops.features import FEATURE_NAMES, transaction_part
-from fraudops.features.offline import fold_entities, label_events, part_frame
-from fraudops.profile_store.layout import DAY, EntityKind
+from fraudops.features import FEATURE_NAMES, PART_NAMES, part_values
+from fraudops.features.offline import (
+    LABEL_FRAME_COLUMNS,
+    fixed_delay_label_frame,
+    fold_entities,
+    label_events,
+    part_frame,
+)
+from fraudops.profile_store.layout import EntityKind
 from fraudops.readers import epoch_seconds, iter_txns
 
-LABEL_COLUMNS = ["transaction_id", "customer_id", "terminal_id", "arrival_ts", "is_fraud"]
 ENTITY_COLUMN = {"customer": "customer_id", "terminal": "terminal_id"}
 # what each fold reads: less data through every shuffle (the customer fold needs the terminal
 # for distinct-terminal features; categorical features come from the transaction itself)
@@ -95,7 +99,7 @@ class _Reconcile(beam.DoFn):
             merged = raw.merge(entities, on="transaction_id", how="left", indicator=True)
             orphan = merged["_merge"] == "left_only"
             self.orphans.inc(int(orphan.sum()))
-            labels = merged.loc[~orphan, LABEL_COLUMNS]
+            labels = merged.loc[~orphan, LABEL_FRAME_COLUMNS]
             latest = labels.sort_values(["arrival_ts"], kind="stable").drop_duplicates(
                 "transaction_id", keep="last"
             )
@@ -106,12 +110,8 @@ class _Reconcile(beam.DoFn):
             return labels.reset_index(drop=True), list(merged.loc[orphan, "transaction_id"])
         txs["label_known"] = "is_fraud" in txs.columns
         if self.label_delay_days is None or "is_fraud" not in txs.columns:
-            return pd.DataFrame(columns=LABEL_COLUMNS), []
-        frauds = txs.loc[txs["is_fraud"] == 1]
-        arrival = epoch_seconds(frauds["timestamp"]) + self.label_delay_days * DAY
-        derived = frauds[["transaction_id", "customer_id", "terminal_id"]].assign(
-            arrival_ts=arrival, is_fraud=np.int8(1)
-        )
+            return pd.DataFrame(columns=LABEL_FRAME_COLUMNS), []
+        derived = fixed_delay_label_frame(txs, self.label_delay_days)
         if self.label_cutoff is not None:
             derived = derived.loc[derived["arrival_ts"] <= self.label_cutoff]
         return derived.reset_index(drop=True), []
@@ -234,8 +234,8 @@ def _assemble(
     txs = _concat(groups["tx"])
     if txs.empty:
         return
-    tx_rows = [transaction_part(tx) for tx in iter_txns(txs)]
-    tx_part = pd.DataFrame.from_records(tx_rows)
+    tx_rows = [part_values("transaction", tx) for tx in iter_txns(txs)]
+    tx_part = pd.DataFrame(tx_rows, columns=list(PART_NAMES["transaction"]))
     customer = _concat(groups["customer"]).set_index("transaction_id")
     terminal = _concat(groups["terminal"]).set_index("transaction_id")
     ids = txs["transaction_id"]

@@ -1,6 +1,6 @@
 """Core benchmarks: simulator, offline feature fold, profile-store round trips, feature vector.
 
-python -m bench.core [--json] [--quick]
+fraudops bench core [--json] [--quick]
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
 
 A version is built in a staging directory beside the versions and renamed into place; a rename
 never replaces an existing version (two builders racing get v3 and v4). The content hash covers
-the rows (sorted by transaction id), not file layout or build time, so rebuilding the same inputs
-gives the same hash.
+the rows only (row hashes combined by sum and xor), not their order, file layout or build time, so
+rebuilding the same inputs gives the same hash.
 """
 
 from __future__ import annotations

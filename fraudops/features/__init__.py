@@ -5,12 +5,10 @@ from fraudops.features.vector import (
     CATEGORICAL_FEATURES,
     FEATURE_NAMES,
     FINGERPRINT,
+    PART_NAMES,
     SPECS,
-    assemble,
-    customer_part,
     feature_vector,
-    terminal_part,
-    transaction_part,
+    part_values,
 )
 
 __all__ = [
@@ -18,12 +16,10 @@ __all__ = [
     "FEATURE_NAMES",
     "FEATURE_SET_VERSION",
     "FINGERPRINT",
+    "PART_NAMES",
     "SPECS",
     "FeatureSpec",
     "Value",
-    "assemble",
-    "customer_part",
     "feature_vector",
-    "terminal_part",
-    "transaction_part",
+    "part_values",
 ]

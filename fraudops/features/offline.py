@@ -42,20 +42,19 @@ def event_order(event: Event) -> tuple[int, int, str]:
     return (event.arrival_ts, LABEL, event.transaction_id)
 
 
-def fixed_delay_labels(history: pd.DataFrame, delay_days: int = 7) -> list[LabelEvent]:
+LABEL_FRAME_COLUMNS = ["transaction_id", "customer_id", "terminal_id", "arrival_ts", "is_fraud"]
+
+
+def fixed_delay_label_frame(history: pd.DataFrame, delay_days: int = 7) -> pd.DataFrame:
     """The Handbook protocol: every fraud label becomes known ``delay_days`` after its payment."""
-    frauds = history[history["is_fraud"] == 1]
+    frauds = history.loc[history["is_fraud"] == 1]
     arrival = epoch_seconds(frauds["timestamp"]) + delay_days * DAY
-    return [
-        LabelEvent(t, c, m, int(a), True)
-        for t, c, m, a in zip(
-            frauds["transaction_id"],
-            frauds["customer_id"],
-            frauds["terminal_id"],
-            arrival,
-            strict=True,
-        )
-    ]
+    ids = frauds[["transaction_id", "customer_id", "terminal_id"]]
+    return ids.assign(arrival_ts=arrival, is_fraud=np.int8(1)).reset_index(drop=True)
+
+
+def fixed_delay_labels(history: pd.DataFrame, delay_days: int = 7) -> list[LabelEvent]:
+    return label_events(fixed_delay_label_frame(history, delay_days))
 
 
 class EntityFold:

@@ -42,27 +42,6 @@ def part_values(
     return [fn(tx, st, at) for fn in _FNS[entity]]
 
 
-def transaction_part(tx: Txn) -> dict[str, Value]:
-    return dict(zip(PART_NAMES["transaction"], part_values("transaction", tx), strict=True))
-
-
-def customer_part(tx: Txn, customer: EntityState, as_of: int | None = None) -> dict[str, Value]:
-    values = part_values("customer", tx, customer, as_of)
-    return dict(zip(PART_NAMES["customer"], values, strict=True))
-
-
-def terminal_part(tx: Txn, terminal: EntityState, as_of: int | None = None) -> dict[str, Value]:
-    values = part_values("terminal", tx, terminal, as_of)
-    return dict(zip(PART_NAMES["terminal"], values, strict=True))
-
-
-def assemble(*parts: dict[str, Value]) -> list[Value]:
-    merged: dict[str, Value] = {}
-    for part in parts:
-        merged.update(part)
-    return [merged[name] for name in FEATURE_NAMES]
-
-
 def feature_vector(
     tx: Txn, customer: EntityState, terminal: EntityState, as_of: int | None = None
 ) -> list[Value]:

@@ -11,10 +11,12 @@ from fraudops.profile_store.commands import (
     Command,
     Profiles,
     StoreConfig,
+    exec_results,
     label_evalsha,
     needs_script,
     parse_tx_replies,
     raise_errors,
+    replace_state_commands,
     tx_commands,
 )
 from fraudops.profile_store.layout import EntityKind, entity_key
@@ -85,13 +87,7 @@ class ProfileStore:
         return int(c_delta), int(t_delta)
 
     def write_state(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:
-        """Replace an entity's profile (backfill): DEL + HSET in one MULTI, so reruns converge."""
-        key = entity_key(self.config.prefix, kind, entity_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(key)
-        mapping = state.to_hash()
-        if mapping:
-            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-            if self.config.profile_ttl_s:
-                pipe.expire(key, self.config.profile_ttl_s)
-        pipe.execute()
+        """Replace an entity's profile (backfill) atomically, so reruns converge."""
+        exec_results(
+            self._run(replace_state_commands(self.config, kind, entity_id, state.to_hash()))
+        )

@@ -80,6 +80,23 @@ def tx_evalsha(cfg: StoreConfig, tx: Txn, kind: EntityKind) -> Command:
     return args
 
 
+def replace_state_commands(
+    cfg: StoreConfig, kind: EntityKind, entity_id: str, fields: dict[str, int]
+) -> list[Command]:
+    """``MULTI; DEL; HSET; EXPIRE; EXEC``: an entity's whole profile, replaced atomically."""
+    key = entity_key(cfg.prefix, kind, entity_id)
+    commands: list[Command] = [["MULTI"], ["DEL", key]]
+    if fields:
+        hset: Command = ["HSET", key]
+        for field, value in fields.items():
+            hset += (field, value)
+        commands.append(hset)
+        if cfg.profile_ttl_s:
+            commands.append(["EXPIRE", key, cfg.profile_ttl_s])
+    commands.append(["EXEC"])
+    return commands
+
+
 def label_evalsha(
     cfg: StoreConfig,
     kind: EntityKind,
