@@ -4,7 +4,7 @@ comma := ,
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,pipelines
+EXTRAS ?= dev,pipelines,train
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: setup test test-fast lint format bench demo services clean

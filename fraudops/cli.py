@@ -18,7 +18,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backfill": ("beam_pipelines.commands.backfill", "Beam: profiles as of a cut-off into Redis"),
     "dataset": ("beam_pipelines.commands.dataset", "Beam: build / list / show dataset versions"),
     "stream": ("beam_pipelines.commands.stream", "Beam streaming: keep Redis profiles current"),
-    "bench": ("fraudops.commands.bench", "benchmarks: bench pipeline | bench core"),
+    "train": ("models.commands.train", "train CatBoost on a dataset version; register candidate"),
+    "promote": ("models.commands.promote", "promotion gate: candidate vs production, then switch"),
+    "rollback": ("models.commands.rollback", "restore the previous production model"),
+    "models": ("models.commands.registry", "model registry: list / show / decisions"),
+    "report": ("models.commands.report", "HTML report with plots for a model version"),
+    "benchmark": ("models.commands.benchmark", "model quality: benchmark handbook --data PATH"),
+    "bench": ("fraudops.commands.bench", "speed benchmarks: bench pipeline | bench core"),
 }
 
 

@@ -13,19 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-import shutil
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-MANIFEST = "manifest.json"
-VERSION_RE = re.compile(r"^v(\d+)$")
+from fraudops import versioned
 
 
 class DatasetError(RuntimeError):
@@ -33,22 +27,14 @@ class DatasetError(RuntimeError):
 
 
 def version_dirs(root: Path) -> list[tuple[int, Path]]:
-    if not root.exists():
-        return []
-    found = []
-    for child in root.iterdir():
-        m = VERSION_RE.match(child.name)
-        if m and (child / MANIFEST).exists():
-            found.append((int(m.group(1)), child))
-    return sorted(found)
+    return versioned.version_dirs(root, "v")
 
 
 def read_manifest(root: Path, version: str) -> dict[str, Any]:
-    path = root / version / MANIFEST
-    if not path.exists():
-        raise DatasetError(f"dataset version {version!r} not found under {root}")
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    try:
+        return versioned.read_manifest(root, version, "dataset version")
+    except versioned.VersionError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def latest_version(root: Path) -> str | None:
@@ -115,50 +101,22 @@ def content_hash(frame: pd.DataFrame) -> str:
     return str(combine_summaries([part_summary(frame)])["content_hash"])
 
 
-def new_staging(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".staging-{uuid.uuid4().hex}"
-    staging.mkdir()
-    return staging
+new_staging = versioned.new_staging
+discard = versioned.discard
 
 
 def publish(root: Path, staging: Path, manifest: dict[str, Any]) -> str:
-    """Write the manifest into ``staging`` and rename it to the next free ``vN``; returns vN."""
+    """Publish ``staging`` as the next ``vN`` (see fraudops.versioned); returns vN."""
     files = sorted(p.name for p in staging.glob("part-*.parquet"))
-    manifest = {
-        **manifest,
-        "files": files,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    for _attempt in range(100):
-        dirs = version_dirs(root)
-        number = dirs[-1][0] + 1 if dirs else 1
-        version = f"v{number}"
-        manifest["version"] = version
-        tmp = staging / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        os.replace(tmp, staging / MANIFEST)
-        target = root / version
-        try:
-            target.mkdir()  # claim the name; fails if a racing builder took it
-        except FileExistsError:
-            continue
-        try:
-            os.rename(staging, target)  # onto our own empty directory: atomic on POSIX
-        except OSError:
-            target.rmdir()
-            raise
-        return version
-    raise DatasetError(f"could not find a free version name under {root}")
-
-
-def discard(staging: Path) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        return versioned.publish(root, staging, {**manifest, "files": files}, "v")
+    except versioned.VersionError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def find_by_hash(root: Path, digest: str, fingerprint: str) -> str | None:
     for _, path in version_dirs(root):
-        m = json.loads((path / MANIFEST).read_text())
+        m = json.loads((path / versioned.MANIFEST).read_text())
         if m.get("content_hash") == digest and m.get("feature_fingerprint") == fingerprint:
             return str(path.name)
     return None

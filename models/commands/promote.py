@@ -1,0 +1,62 @@
+"""``fraudops promote VERSION``: the promotion gate; exit 1 when the candidate is refused."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from models.commands import add_datasets_argument, add_registry_argument
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("version", help="model version or 'candidate'")
+    add_registry_argument(p)
+    add_datasets_argument(p)
+    p.add_argument("--holdout-dataset", help="dataset version to evaluate on (default: latest)")
+    p.add_argument("--holdout-days", type=int, default=7)
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=float(os.environ.get("FRAUDOPS_GATE_TOLERANCE", "0.01")),
+        help="allowed drop in average precision (env FRAUDOPS_GATE_TOLERANCE)",
+    )
+    p.add_argument("--reason", default="promote", help="why (recorded in the decision log)")
+    p.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fraudops.datasets import DatasetError
+    from models.gate import promote
+    from models.registry import Registry, RegistryError
+    from models.training import TrainingError
+
+    try:
+        result = promote(
+            Registry(args.registry),
+            args.version,
+            args.datasets,
+            args.tolerance,
+            args.holdout_days,
+            args.holdout_dataset,
+            args.reason,
+        )
+    except (RegistryError, DatasetError, TrainingError) as exc:
+        print(f"fraudops promote: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "promoted": result.promoted,
+                    "version": result.version,
+                    "reason": result.reason,
+                    "metrics": result.metrics,
+                },
+                indent=2,
+            )
+        )
+    verdict = "promoted to production" if result.promoted else "REFUSED"
+    print(f"{result.version} {verdict}: {result.reason}", file=sys.stderr)
+    return 0 if result.promoted else 1

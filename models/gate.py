@@ -1,0 +1,95 @@
+"""The promotion gate: a candidate replaces production only if it is not worse on recent data.
+
+Both models score the same holdout, the last ``holdout_days`` days of the most recent dataset
+version (or the one named). The candidate is refused when its feature contract differs from the
+running code's or its average precision is lower than production's by more than ``tolerance``.
+Every decision, promote or refuse, is recorded in the registry's decision log with its numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fraudops import datasets
+from models import artifact
+from models.metrics import day_index, evaluate
+from models.registry import ContractMismatch, Registry, RegistryError
+from models.training import check_dataset_contract
+
+
+@dataclass
+class GateResult:
+    promoted: bool
+    version: str
+    reason: str
+    metrics: dict[str, Any]
+
+
+def holdout(datasets_root: Path, version: str | None, days: int) -> tuple[str, pd.DataFrame]:
+    version = version or datasets.latest_version(datasets_root)
+    if version is None:
+        raise RegistryError(f"no dataset version under {datasets_root} to evaluate on")
+    check_dataset_contract(datasets.read_manifest(datasets_root, version))
+    frame = datasets.load_dataset(datasets_root, version)
+    day = day_index(frame["timestamp"])
+    recent = frame.loc[day > day.max() - days].reset_index(drop=True)
+    return version, recent
+
+
+def _summary(m: dict[str, Any]) -> dict[str, Any]:
+    keys = ("average_precision", "auc_roc", "recall_at_1pct_fpr", "card_precision_at_100")
+    return {k: m[k] for k in keys}
+
+
+def promote(
+    registry: Registry,
+    candidate: str,
+    datasets_root: Path,
+    tolerance: float = 0.01,
+    holdout_days: int = 7,
+    dataset_version: str | None = None,
+    reason: str = "promote",
+) -> GateResult:
+    version = registry.resolve(candidate)
+    production = registry.aliases().get("production")
+    if production == version:
+        return GateResult(True, version, f"{version} is already production", {})
+    try:
+        cand = artifact.load(registry, version)
+    except ContractMismatch as exc:
+        registry.refuse(version, f"feature contract mismatch: {exc}")
+        return GateResult(False, version, f"feature contract mismatch: {exc}", {})
+    if production is None:
+        registry.set_production(version, f"{reason}: first production model")
+        return GateResult(True, version, "no production model yet", {})
+    ds_version, rows = holdout(datasets_root, dataset_version, holdout_days)
+    if not rows["is_fraud"].any():
+        raise RegistryError(f"holdout of dataset {ds_version} has no fraud: cannot compare")
+    info = {
+        "dataset": ds_version,
+        "days": holdout_days,
+        "rows": len(rows),
+        "frauds": int(rows["is_fraud"].sum()),
+    }
+    cand_m = _summary(evaluate(rows, cand.score(rows)))
+    try:
+        prod_m = _summary(evaluate(rows, artifact.load(registry, production).score(rows)))
+    except ContractMismatch as exc:  # production cannot run on this code any more
+        prod_m = {"average_precision": float("nan"), "error": str(exc)}
+    metrics = {"holdout": info, "candidate": cand_m, "production": prod_m, "tolerance": tolerance}
+    cand_ap, prod_ap = cand_m["average_precision"], prod_m["average_precision"]
+    if not math.isnan(prod_ap) and cand_ap < prod_ap - tolerance:
+        why = (
+            f"average precision {cand_ap:.4f} is below production {production}'s "
+            f"{prod_ap:.4f} by more than the tolerance {tolerance}"
+        )
+        registry.refuse(version, why, metrics)
+        return GateResult(False, version, why, metrics)
+    why = f"{reason}: AP {cand_ap:.4f} vs production {production} {prod_ap:.4f} (tol {tolerance})"
+    registry.set_production(version, why, metrics)
+    return GateResult(True, version, why, metrics)

@@ -1,0 +1,197 @@
+"""The model registry: immutable model versions, the production/candidate aliases, a decision log.
+
+    <root>/m1/model.cbm  manifest.json  validation.parquet
+    <root>/aliases.json     {"production": "m2", "candidate": "m3", "production_history": [...]}
+    <root>/decisions.jsonl  one JSON line per register / promote / refuse / rollback
+
+Versions are published like datasets (staging + rename, see fraudops.versioned). Alias changes
+happen under an exclusive file lock and replace ``aliases.json`` atomically, so a reader (the
+scoring service watching for hot-swap) sees either the old or the new aliases, never a mix.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fraudops import versioned
+from fraudops.features import FEATURE_NAMES, FINGERPRINT
+
+PREFIX = "m"
+MODEL_FILE = "model.cbm"
+VALIDATION_FILE = "validation.parquet"
+ALIASES = "aliases.json"
+DECISIONS = "decisions.jsonl"
+DEFAULT_ROOT = Path(os.environ.get("FRAUDOPS_MODEL_DIR", "data/models"))
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+class ContractMismatch(RegistryError):
+    """The model was trained on a different feature contract than the running code computes."""
+
+
+def code_commit() -> str:
+    env = os.environ.get("FRAUDOPS_COMMIT")
+    if env:
+        return env
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def check_contract(manifest: dict[str, Any]) -> None:
+    names = manifest.get("features")
+    if manifest.get("feature_fingerprint") != FINGERPRINT or names != list(FEATURE_NAMES):
+        raise ContractMismatch(
+            f"model {manifest.get('version')} expects feature contract "
+            f"{manifest.get('feature_fingerprint')} (set {manifest.get('feature_set_version')}, "
+            f"{len(names or [])} features); the running code computes {FINGERPRINT} "
+            f"({len(FEATURE_NAMES)} features)"
+        )
+
+
+@dataclass
+class Registry:
+    root: Path = DEFAULT_ROOT
+
+    # --- versions ---------------------------------------------------------------------------
+    def versions(self) -> list[str]:
+        return [p.name for _, p in versioned.version_dirs(self.root, PREFIX)]
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        try:
+            return versioned.read_manifest(self.root, version, "model version")
+        except versioned.VersionError as exc:
+            raise RegistryError(str(exc)) from None
+
+    def path(self, version: str) -> Path:
+        self.manifest(version)
+        return self.root / version
+
+    def resolve(self, ref: str) -> str:
+        """A version name or an alias (``production``, ``candidate``) -> version name."""
+        if ref in ("production", "candidate"):
+            version = self.aliases().get(ref)
+            if not version:
+                raise RegistryError(f"no {ref} model yet")
+            return str(version)
+        self.manifest(ref)
+        return ref
+
+    def register(self, staging: Path, manifest: dict[str, Any]) -> str:
+        """Publish a fully written staging directory as the next version; it becomes candidate."""
+        version = versioned.publish(self.root, staging, manifest, PREFIX)
+        with self._locked():
+            aliases = self.aliases()
+            aliases["candidate"] = version
+            self._write_aliases(aliases)
+            self._record("register", version, reason="trained", metrics=manifest.get("metrics"))
+        return version
+
+    # --- aliases ----------------------------------------------------------------------------
+    def aliases(self) -> dict[str, Any]:
+        path = self.root / ALIASES
+        if not path.exists():
+            return {"production": None, "candidate": None, "production_history": []}
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    def set_production(
+        self, version: str, reason: str, metrics: dict[str, Any] | None = None
+    ) -> None:
+        with self._locked():
+            aliases = self.aliases()
+            previous = aliases.get("production")
+            if previous != version:
+                aliases["production"] = version
+                aliases["production_history"] = [*aliases.get("production_history", []), version]
+            if aliases.get("candidate") == version:
+                aliases["candidate"] = None
+            self._write_aliases(aliases)
+            self._record("promote", version, previous=previous, reason=reason, metrics=metrics)
+
+    def refuse(self, version: str, reason: str, metrics: dict[str, Any] | None = None) -> None:
+        with self._locked():
+            previous = self.aliases().get("production")
+            self._record("refuse", version, previous=previous, reason=reason, metrics=metrics)
+
+    def rollback(self, reason: str = "manual rollback") -> tuple[str, str]:
+        """Production goes back to the version before it; returns (from, to)."""
+        with self._locked():
+            aliases = self.aliases()
+            history = list(aliases.get("production_history", []))
+            current = aliases.get("production")
+            if not current or len(history) < 2:
+                raise RegistryError("nothing to roll back to: no earlier production model")
+            history.pop()
+            target = history[-1]
+            aliases["production"] = target
+            aliases["production_history"] = history
+            self._write_aliases(aliases)
+            self._record("rollback", target, previous=current, reason=reason)
+        return current, target
+
+    def decisions(self) -> list[dict[str, Any]]:
+        path = self.root / DECISIONS
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    # --- internals --------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _write_aliases(self, aliases: dict[str, Any]) -> None:
+        aliases["updated_at"] = _now()
+        versioned.write_json_atomic(self.root / ALIASES, aliases)
+
+    def _record(self, action: str, version: str, **details: Any) -> None:
+        entry = {
+            "at": _now(),
+            "action": action,
+            "version": version,
+            "by": os.environ.get("FRAUDOPS_ACTOR") or _user(),
+            **details,
+        }
+        with open(self.root / DECISIONS, "a") as fh:
+            fh.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
