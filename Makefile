@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EXTRAS ?= dev,pipelines,train
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup test test-fast lint format bench demo services clean
+.PHONY: setup test test-fast lint format bench benchmark-handbook demo services clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ format: setup
 bench: setup
 	$(VENV)/bin/fraudops bench core
 	$(VENV)/bin/fraudops bench pipeline
+
+benchmark-handbook: setup  ## model quality under the Handbook protocols (about 6 min)
+	$(VENV)/bin/fraudops simulate --customers 5000 --terminals 10000 --days 183 \
+	  --start-date 2018-04-01 --seed 0 --out data/handbook.parquet --format handbook
+	$(VENV)/bin/fraudops benchmark handbook --data data/handbook.parquet
 
 demo: setup
 	@echo "make demo: the full loop lands with issue 8; for now it simulates a history" \
