@@ -14,7 +14,15 @@ from catboost import CatBoostClassifier
 
 from fraudops import versioned
 from fraudops.features import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SET_VERSION, FINGERPRINT
-from models.registry import MODEL_FILE, VALIDATION_FILE, Registry, check_contract, code_commit
+from models.explain import TreeExplainer
+from models.registry import (
+    EXPLAINER_FILE,
+    MODEL_FILE,
+    VALIDATION_FILE,
+    Registry,
+    check_contract,
+    code_commit,
+)
 from models.training import FEATURES, TrainResult, predict
 
 KEEP_COLUMNS = ["transaction_id", "timestamp", "customer_id", "terminal_id", "is_fraud"]
@@ -53,6 +61,9 @@ def save(
     try:
         result.model.save_model(str(staging / MODEL_FILE))
         digest = hashlib.sha256((staging / MODEL_FILE).read_bytes()).hexdigest()
+        cat_indexes = [FEATURES.index(c) for c in CATEGORICAL_FEATURES]
+        explainer = TreeExplainer.build(result.model, len(FEATURES), cat_indexes)
+        explainer.save(staging / EXPLAINER_FILE)
         extra = [c for c in ("fraud_scenario",) if c in result.valid.columns]
         valid = result.valid[[*KEEP_COLUMNS, *FEATURES, *extra]].assign(score=result.valid_scores)
         valid.to_parquet(staging / VALIDATION_FILE, index=False)
@@ -60,6 +71,7 @@ def save(
             "kind": "catboost-classifier",
             "model_file": MODEL_FILE,
             "model_sha256": digest,
+            "explainer_file": EXPLAINER_FILE,
             "dataset": {
                 "version": dataset.get("version"),
                 "content_hash": dataset.get("content_hash"),

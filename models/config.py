@@ -22,7 +22,9 @@ class TrainConfig(BaseModel):
     thread_count: int = Field(default=2, ge=1)
     iterations: int = Field(default=1000, ge=1)
     learning_rate: float = Field(default=0.05, gt=0, le=1)
-    depth: int = Field(default=6, ge=1, le=16)
+    depth: int = Field(default=6, ge=1, le=8)  # the explainer tabulates 2^depth leaves per tree
+    # 1: CTRs of single categorical features only, so reasons equal CatBoost's own SHAP values
+    max_ctr_complexity: int = Field(default=1, ge=1, le=4)
     l2_leaf_reg: float = Field(default=3.0, ge=0)
     early_stopping_rounds: int = Field(default=100, ge=1)
     eval_metric: str = "PRAUC"
@@ -52,6 +54,7 @@ class TrainConfig(BaseModel):
             "iterations": self.iterations,
             "learning_rate": self.learning_rate,
             "depth": self.depth,
+            "max_ctr_complexity": self.max_ctr_complexity,
             "l2_leaf_reg": self.l2_leaf_reg,
             "random_seed": self.seed,
             "thread_count": self.thread_count,

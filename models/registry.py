@@ -1,6 +1,6 @@
 """The model registry: immutable model versions, the production/candidate aliases, a decision log.
 
-    <root>/m1/model.cbm  manifest.json  validation.parquet
+    <root>/m1/model.cbm  explainer.npz  manifest.json  validation.parquet
     <root>/aliases.json     {"production": "m2", "candidate": "m3", "production_history": [...]}
     <root>/decisions.jsonl  one JSON line per register / promote / refuse / rollback
 
@@ -28,6 +28,7 @@ from fraudops.features import FEATURE_NAMES, FINGERPRINT
 
 PREFIX = "m"
 MODEL_FILE = "model.cbm"
+EXPLAINER_FILE = "explainer.npz"
 VALIDATION_FILE = "validation.parquet"
 ALIASES = "aliases.json"
 DECISIONS = "decisions.jsonl"
