@@ -3,9 +3,9 @@
 CatBoost's own ``ShapValues`` costs about 12 ms for one row, far over a scoring budget. An
 oblivious tree's output depends on a row only through which leaf it lands in, so each tree's
 SHAP values (path-dependent TreeSHAP, leaf weights as cover, as CatBoost computes them) can be
-tabulated per leaf when the model loads. Scoring a row then is one ``calc_leaf_indexes`` call
-(~0.1 ms) and two table gathers: the raw score is the sum of the leaf values, the contributions
-the sum of the tabulated SHAP rows.
+tabulated per leaf when the model is trained. Scoring a row then is finding its leaf in every
+tree (models.leaves: float splits compared directly, categorical ones cached) and two table
+gathers: the raw score is the sum of the leaf values, the contributions the sum of the SHAP rows.
 
 The players of a tree are its distinct split groups: a float feature, a categorical feature, or
 a feature combination of a CTR split, whose share is divided equally among its features.
@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from catboost import CatBoostClassifier, Pool
+from catboost import CatBoostClassifier
+
+from models.leaves import LeafIndexer, leaf_plan
 
 
 class ExplainerError(RuntimeError):
@@ -137,6 +139,9 @@ class TreeExplainer:
         self.expected_value = float(arrays["expected_value"])
         if len(self.offsets) != model.tree_count_:
             raise ExplainerError("explainer tables do not belong to this model")
+        plan = {k[5:]: v for k, v in arrays.items() if k.startswith("plan_")}
+        self.arrays = arrays
+        self.leaves = LeafIndexer(model, cat_indexes, len(self.offsets), plan or None)
 
     @classmethod
     def build(
@@ -171,12 +176,14 @@ class TreeExplainer:
             "bias": np.asarray(bias),
             "expected_value": np.asarray(base * float(scale) + bias),
         }
+        plan = leaf_plan(data, split_features, cat_indexes)
+        for k, v in (plan or {}).items():
+            arrays["plan_" + k] = v
         return cls(model, cat_indexes, arrays)
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as fh:
-            np.savez(fh, values=self.values, table=self.table, offsets=self.offsets,
-                     bias=self.bias, expected_value=self.expected_value)  # fmt: skip
+            np.savez(fh, **self.arrays)  # fmt: skip
 
     @classmethod
     def load(cls, model: CatBoostClassifier, cat_indexes: list[int], path: Path) -> TreeExplainer:
@@ -185,9 +192,7 @@ class TreeExplainer:
         return cls(model, cat_indexes, arrays)
 
     def _rows(self, rows: list[list[Any]]) -> np.ndarray:
-        pool = Pool(rows, cat_features=self.cat_indexes)
-        leaf = np.asarray(self.model.calc_leaf_indexes(pool), dtype=np.int64)
-        return leaf + self.offsets
+        return self.leaves(rows) + self.offsets
 
     def raw(self, rows: list[list[Any]]) -> np.ndarray:
         return np.asarray(self.values[self._rows(rows)].sum(axis=1) + self.bias)

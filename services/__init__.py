@@ -1,1 +1,1 @@
-"""FastAPI services: scoring, feedback, alerts (see the open issues). Depend on core and models."""
+"""FastAPI services (scoring, feedback, alerts). They depend on the core and the model runtime."""

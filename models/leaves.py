@@ -1,0 +1,105 @@
+"""Leaf indexes of a CatBoost model without building a CatBoost Pool per request.
+
+Float splits are evaluated directly (CatBoost compares ``float32(value) > border``). A CTR or
+one-hot split of a single categorical feature depends only on that feature's value, so the bits
+of all those splits are computed once per distinct tuple of categorical values (by CatBoost
+itself, on a probe row) and cached. Models whose CTRs combine features fall back to CatBoost.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from catboost import CatBoostClassifier, Pool
+
+CACHE_SIZE = 100_000
+
+
+def leaf_plan(
+    model_json: dict[str, Any], split_features: dict[int, frozenset[int]], cat_indexes: list[int]
+) -> dict[str, np.ndarray] | None:
+    """Arrays describing every float split and where categorical splits sit; None if not fast."""
+    floats = model_json["features_info"].get("float_features", [])
+    f_tree, f_shift, f_feature, f_border = [], [], [], []
+    c_mask = []
+    cats = set(cat_indexes)
+    for t, tree in enumerate(model_json["oblivious_trees"]):
+        mask = 0
+        for level, s in enumerate(tree["splits"]):
+            if s["split_type"] == "FloatFeature":
+                f_tree.append(t)
+                f_shift.append(level)
+                f_feature.append(floats[s["float_feature_index"]]["flat_feature_index"])
+                f_border.append(s["border"])
+            else:
+                feats = split_features[s["split_index"]]
+                if len(feats) != 1 or not feats <= cats:
+                    return None  # a combination: its bit depends on more than one value
+                mask |= 1 << level
+        c_mask.append(mask)
+    return {
+        "f_tree": np.asarray(f_tree, dtype=np.int64),
+        "f_shift": np.asarray(f_shift, dtype=np.int64),
+        "f_feature": np.asarray(f_feature, dtype=np.int64),
+        "f_border": np.asarray(f_border, dtype=np.float32),
+        "c_mask": np.asarray(c_mask, dtype=np.int64),
+    }
+
+
+class LeafIndexer:
+    def __init__(
+        self,
+        model: CatBoostClassifier,
+        cat_indexes: list[int],
+        n_trees: int,
+        plan: dict[str, np.ndarray] | None,
+    ) -> None:
+        self.model = model
+        self.cat_indexes = cat_indexes
+        self.n_trees = n_trees
+        self.plan = plan
+        self._cats: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        if plan is not None:
+            used = np.unique(plan["f_feature"])
+            self.float_columns = used  # flat indexes of the float features the trees use
+            self.f_pos = np.searchsorted(used, plan["f_feature"])
+            self.f_weight = np.left_shift(1, plan["f_shift"]).astype(np.float64)
+
+    def catboost(self, rows: list[list[Any]]) -> np.ndarray:
+        pool = Pool(rows, cat_features=self.cat_indexes)
+        return np.asarray(self.model.calc_leaf_indexes(pool), dtype=np.int64)
+
+    def _cat_bits(self, row: list[Any]) -> np.ndarray:
+        key = tuple(row[i] for i in self.cat_indexes)
+        bits = self._cats.get(key)
+        if bits is None:
+            probe = [0.0] * len(row)
+            for i in self.cat_indexes:
+                probe[i] = row[i]
+            assert self.plan is not None
+            bits = self.catboost([probe])[0] & self.plan["c_mask"]
+            self._cats[key] = bits
+            if len(self._cats) > CACHE_SIZE:
+                self._cats.popitem(last=False)
+        return bits
+
+    def __call__(self, rows: list[list[Any]]) -> np.ndarray:
+        """Leaf index of every row in every tree, shape (rows, trees)."""
+        if self.plan is None:
+            return self.catboost(rows)
+        cols = self.float_columns
+        x = np.asarray([[r[i] for i in cols] for r in rows], dtype=np.float64)
+        if not np.isfinite(x).all():
+            return self.catboost(rows)  # missing-value handling is CatBoost's business
+        bits = x.astype(np.float32)[:, self.f_pos] > self.plan["f_border"]
+        n = len(rows)
+        slots = (np.arange(n)[:, None] * self.n_trees + self.plan["f_tree"]).ravel()
+        floats = np.bincount(
+            slots, weights=(bits * self.f_weight).ravel(), minlength=n * self.n_trees
+        )
+        leaves = floats.reshape(n, self.n_trees).astype(np.int64)
+        if self.cat_indexes:
+            leaves |= np.stack([self._cat_bits(r) for r in rows])
+        return leaves

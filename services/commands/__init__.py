@@ -1,0 +1,1 @@
+"""Service subcommands: serve, keys."""

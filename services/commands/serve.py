@@ -1,0 +1,47 @@
+"""``fraudops serve scoring [--host --port --workers]``: run a service under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+
+APPS = {"scoring": "services.scoring.app:create_app"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("service", choices=sorted(APPS))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (one per core)")
+    p.add_argument("--access-log", action="store_true", help="log every request (ids only)")
+    p.add_argument("--log-level", default="info")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+    multiproc = None
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiproc = tempfile.mkdtemp(prefix="fraudops-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc
+    try:
+        uvicorn.run(
+            APPS[args.service],
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=args.access_log,
+            log_level=args.log_level,
+        )
+    finally:
+        if multiproc:
+            shutil.rmtree(multiproc, ignore_errors=True)
+    return 0

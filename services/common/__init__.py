@@ -1,0 +1,1 @@
+"""What every service shares: API-key auth, Prometheus metrics, request limits."""

@@ -1,0 +1,86 @@
+"""API keys per client, stored hashed (SHA-256 of a high-entropy random key), with scopes.
+
+Configured from the environment as JSON, e.g.
+``[{"name": "psp-a", "sha256": "<hex>", "scopes": ["score"]}]``; ``fraudops keys new`` makes a
+key and prints its entry. The key itself never reaches the service's configuration or its logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request, status
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    sha256: str
+    scopes: frozenset[str]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key(name: str, scopes: list[str]) -> tuple[str, dict[str, object]]:
+    key = "fo_" + secrets.token_urlsafe(32)
+    return key, {"name": name, "sha256": hash_key(key), "scopes": sorted(scopes)}
+
+
+class KeyRing:
+    def __init__(self, keys: list[ApiKey]) -> None:
+        self._by_hash = {k.sha256.lower(): k for k in keys}
+
+    @classmethod
+    def from_json(cls, text: str) -> KeyRing:
+        """Parse the configured keys; a malformed entry is an error at start-up, not at request."""
+        entries = json.loads(text) if text.strip() else []
+        if not isinstance(entries, list):
+            raise ValueError("API keys must be a JSON list of {name, sha256, scopes}")
+        keys = []
+        for i, e in enumerate(entries):
+            try:
+                digest = str(e["sha256"]).lower()
+                if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                    raise ValueError("sha256 must be 64 hex digits")
+                keys.append(ApiKey(str(e["name"]), digest, frozenset(e.get("scopes", []))))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"API key entry {i}: {exc}") from None
+        return cls(keys)
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def authenticate(self, authorization: str | None) -> ApiKey:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing API key: send 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        key = self._by_hash.get(hash_key(authorization[7:].strip()))
+        if key is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "unknown API key", {"WWW-Authenticate": "Bearer"}
+            )
+        return key
+
+
+def require(scope: str):  # type: ignore[no-untyped-def]
+    """A dependency (async: a sync one would cost a thread hop per request): the caller's key,
+    which must carry ``scope`` (else 403)."""
+
+    async def dependency(request: Request) -> ApiKey:
+        ring: KeyRing = request.app.state.keys
+        key = ring.authenticate(request.headers.get("authorization"))
+        if scope not in key.scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"API key '{key.name}' lacks the '{scope}' scope"
+            )
+        return key
+
+    return dependency

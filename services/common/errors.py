@@ -1,0 +1,21 @@
+"""One shape for validation errors (422) on every route and path: FastAPI's, plus a message
+that names the first bad field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+
+
+def validation_body(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    detail = []
+    for e in errors:
+        e = dict(e)
+        e["loc"] = [*prefix, *e.get("loc", ())]
+        detail.append(e)
+    first = detail[0] if detail else {}
+    field = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    message = f"{field or 'body'}: {first.get('msg', 'invalid')}"
+    return {"detail": jsonable_encoder(detail, exclude={"input", "ctx", "url"}), "message": message}

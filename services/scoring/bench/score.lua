@@ -1,0 +1,50 @@
+-- wrk script: varied payments for POST /v1/score (a unique transaction id per request).
+-- env: FRAUDOPS_KEY (API key), CUSTOMERS, TERMINALS, DELAY_MS (per connection pause: fixed-rate
+-- runs), T0 (epoch seconds of the first payment). done() prints one JSON line of the results.
+local counter = 0
+local thread_id = 0
+local threads = {}
+local key = os.getenv("FRAUDOPS_KEY") or ""
+local customers = tonumber(os.getenv("CUSTOMERS") or "100000")
+local terminals = tonumber(os.getenv("TERMINALS") or "10000")
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
+local t0 = tonumber(os.getenv("T0") or "1788000000")
+local channels = {"card_present", "ecommerce", "contactless", "atm"}
+
+function setup(thread)
+  thread:set("thread_id", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  math.randomseed(thread_id * 7919 + os.time())
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. key
+end
+
+function request()
+  counter = counter + 1
+  local ts = t0 + counter
+  local body = string.format(
+    '{"transaction_id":"w%d-%d-%d","timestamp":"%s","customer_id":"c%d","terminal_id":"t%d",' ..
+    '"amount":"%.2f","currency":"EUR","mcc":"%04d","country":"FR","channel":"%s"}',
+    thread_id, os.time(), counter, os.date("!%Y-%m-%dT%H:%M:%SZ", ts),
+    math.random(0, customers - 1), math.random(0, terminals - 1),
+    math.random(100, 30000) / 100, 5000 + math.random(0, 999), channels[math.random(1, 4)])
+  return wrk.format(nil, "/v1/score", nil, body)
+end
+
+if delay_ms > 0 then
+  function delay() return delay_ms end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,' ..
+    '"errors_status":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,' ..
+    '"errors_timeout":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max, e.status, e.connect, e.read, e.write, e.timeout))
+end

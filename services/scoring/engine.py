@@ -1,0 +1,301 @@
+"""The hot path: one Redis round trip, the core features, the model, the decision, the answer.
+
+Per payment, one pipeline carries ``GET`` of a stored answer and, per entity, ``MULTI; HGETALL;
+EVALSHA; EXEC`` (the state just before this payment and the atomic update with its dedup
+marker). The answer is then stored under the transaction id, so a repeat gets the same answer and
+the profiles count the payment once. A repeat that arrives while the first is still being scored
+waits for that first answer.
+
+Fail policy when Redis is slow or down (time budget exceeded, connection refused, ...): answer
+from request-only features (empty profiles = the contract's defaults) with ``degraded: true``,
+never an automatic decline (review at most), and keep the payment in a bounded replay buffer that
+counts it in the profiles once Redis answers again. After a failure Redis is skipped for
+``breaker_s`` so an outage does not cost every request its full budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+
+from fraudops.features import feature_vector
+from fraudops.profile_store.commands import (
+    SCRIPT,
+    StoreConfig,
+    needs_script,
+    parse_tx_replies,
+    tx_commands,
+)
+from fraudops.profile_store.state import EntityState
+from fraudops.schema import Txn
+from models.runtime import ScoringModel, reasons
+from services.scoring.metrics import (
+    DECISIONS,
+    DEGRADED,
+    DUPLICATES,
+    REPLAY_DROPPED,
+    REPLAY_PENDING,
+    REPLAYED,
+    SCORES,
+    STAGE_SECONDS,
+)
+
+log = logging.getLogger("fraudops.scoring")
+EMPTY = EntityState()
+_PROFILES = STAGE_SECONDS.labels("profiles")
+_FEATURES = STAGE_SECONDS.labels("features")
+_MODEL = STAGE_SECONDS.labels("model")
+_WRITE = STAGE_SECONDS.labels("write")
+
+
+class Busy(Exception):
+    """The same transaction id is being scored by another request right now."""
+
+
+def answer_key(cfg: StoreConfig, transaction_id: str) -> str:
+    return f"{cfg.prefix}:r:{transaction_id}"
+
+
+@dataclass
+class Breaker:
+    cooldown_s: float
+    open_until: float = 0.0
+
+    def allows(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + self.cooldown_s
+
+
+class Scorer:
+    def __init__(
+        self,
+        client: aredis.Redis,
+        cfg: StoreConfig,
+        budget_s: float,
+        batch_budget_s: float,
+        breaker_s: float,
+        replay_capacity: int,
+        duplicate_wait_s: float,
+    ) -> None:
+        self.redis = client
+        self.cfg = cfg
+        self.budget_s, self.batch_budget_s = budget_s, batch_budget_s
+        self.breaker = Breaker(breaker_s)
+        self.replay: collections.deque[tuple[Txn, bytes]] = collections.deque()
+        self.replay_capacity = replay_capacity
+        self.duplicate_wait_s = duplicate_wait_s
+
+    # --- Redis --------------------------------------------------------------------------------
+    async def _pipeline(self, commands: list[list[Any]]) -> list[Any]:
+        for _attempt in (0, 1):
+            pipe = self.redis.pipeline(transaction=False)
+            for cmd in commands:
+                pipe.execute_command(*cmd)
+            replies = await pipe.execute(raise_on_error=False)
+            if not needs_script(replies):
+                return list(replies)
+            await self.redis.script_load(SCRIPT)
+        return list(replies)
+
+    async def _profiles(
+        self, txs: list[Txn], budget_s: float
+    ) -> tuple[list[bytes | None], list[Any]] | str:
+        """Per payment: (stored answer, Profiles); or the reason Redis could not be used."""
+        if not self.breaker.allows():
+            return "breaker_open"
+        commands: list[list[Any]] = []
+        for tx in txs:
+            commands.append(["GET", answer_key(self.cfg, tx.transaction_id)])
+            commands += tx_commands(self.cfg, tx)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget_s):
+                replies = await self._pipeline(commands)
+        except TimeoutError:
+            self.breaker.trip()
+            return "timeout"
+        except (RedisError, OSError) as exc:
+            self.breaker.trip()
+            log.warning("redis unavailable: %s", type(exc).__name__)
+            return "unavailable"
+        _PROFILES.observe(time.perf_counter() - started)
+        stored, profiles = [], []
+        try:
+            for i in range(len(txs)):
+                block = replies[i * 9 : (i + 1) * 9]
+                stored.append(block[0] if isinstance(block[0], bytes) else None)
+                profiles.append(parse_tx_replies(block[1:]))
+        except (RedisError, ValueError, TypeError) as exc:
+            log.error("unexpected redis reply: %s", exc)
+            return "bad_reply"
+        return stored, profiles
+
+    async def _store_answers(self, answers: list[tuple[str, bytes]]) -> None:
+        if not answers:
+            return
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.budget_s):
+                pipe = self.redis.pipeline(transaction=False)
+                for tx_id, body in answers:
+                    pipe.set(answer_key(self.cfg, tx_id), body, ex=self.cfg.dedup_ttl_s)
+                await pipe.execute()
+        except (TimeoutError, RedisError, OSError) as exc:
+            self.breaker.trip()
+            log.warning("answer not stored (%s): a repeat may be rescored", type(exc).__name__)
+        _WRITE.observe(time.perf_counter() - started)
+
+    async def _wait_for_answer(self, tx_id: str) -> bytes:
+        deadline = time.monotonic() + self.duplicate_wait_s
+        delay = 0.001
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.02)
+            try:
+                async with asyncio.timeout(self.budget_s):
+                    found = await self.redis.get(answer_key(self.cfg, tx_id))
+            except (TimeoutError, RedisError, OSError):
+                break
+            if found is not None:
+                return bytes(found)
+        raise Busy(tx_id)
+
+    # --- scoring ------------------------------------------------------------------------------
+    def _answer(
+        self,
+        model: ScoringModel,
+        txs: list[Txn],
+        states: list[tuple[EntityState, EntityState]],
+        degraded: bool,
+    ) -> list[bytes]:
+        started = time.perf_counter()
+        rows = [feature_vector(tx, c, t) for tx, (c, t) in zip(txs, states, strict=True)]
+        after_features = time.perf_counter()
+        _FEATURES.observe(after_features - started)
+        probs, contribs = model.score(rows)
+        _MODEL.observe(time.perf_counter() - after_features)
+        out = []
+        for tx, row, p, c in zip(txs, rows, probs, contribs, strict=True):
+            score = float(p)
+            decision = model.decide(score, degraded)
+            DECISIONS.labels(decision, "true" if degraded else "false").inc()
+            SCORES.observe(score)
+            out.append(
+                orjson.dumps(
+                    {
+                        "transaction_id": tx.transaction_id,
+                        "score": round(score, 6),
+                        "decision": decision,
+                        "model_version": model.version,
+                        "reasons": [
+                            {
+                                "feature": r.feature,
+                                "value": r.value,
+                                "contribution": round(r.contribution, 6),
+                            }
+                            for r in reasons(row, c)
+                        ],
+                        "degraded": degraded,
+                    }
+                )
+            )
+        return out
+
+    def _degrade(self, model: ScoringModel, txs: list[Txn], reason: str) -> list[bytes]:
+        DEGRADED.labels(reason).inc(len(txs))
+        log.warning(
+            "degraded answer (%s) for %d payment(s), first %s",
+            reason,
+            len(txs),
+            txs[0].transaction_id,
+        )
+        answers = self._answer(model, txs, [(EMPTY, EMPTY)] * len(txs), degraded=True)
+        for tx, body in zip(txs, answers, strict=True):
+            if len(self.replay) >= self.replay_capacity:
+                REPLAY_DROPPED.inc()
+                continue
+            self.replay.append((tx, body))
+        REPLAY_PENDING.set(len(self.replay))
+        return answers
+
+    async def score(self, model: ScoringModel, txs: list[Txn]) -> list[bytes]:
+        """JSON answers, in order, for payments of one request (one round trip for all)."""
+        budget = self.budget_s if len(txs) == 1 else self.batch_budget_s
+        got = await self._profiles(txs, budget)
+        if isinstance(got, str):
+            return self._degrade(model, txs, got)
+        stored, profiles = got
+        fresh = [i for i, p in enumerate(profiles) if stored[i] is None and p.applied]
+        answers: list[bytes | None] = list(stored)
+        if fresh:
+            bodies = self._answer(
+                model,
+                [txs[i] for i in fresh],
+                [(profiles[i].customer, profiles[i].terminal) for i in fresh],
+                degraded=False,
+            )
+            for i, body in zip(fresh, bodies, strict=True):
+                answers[i] = body
+            await self._store_answers([(txs[i].transaction_id, answers[i]) for i in fresh])  # type: ignore[misc]
+        by_id = {txs[i].transaction_id: answers[i] for i in fresh}
+        for i, body in enumerate(answers):
+            if body is None:
+                DUPLICATES.inc()
+                tx_id = txs[i].transaction_id
+                answers[i] = by_id.get(tx_id) or await self._wait_for_answer(tx_id)
+            elif stored[i] is not None:
+                DUPLICATES.inc()
+        return answers  # type: ignore[return-value]
+
+    # --- recovery -----------------------------------------------------------------------------
+    async def replay_pending(self, batch: int = 200) -> int:
+        """Count degraded payments in Redis (idempotent) and store their answers; returns count."""
+        done = 0
+        while self.replay and self.breaker.allows():
+            items = [self.replay[i] for i in range(min(batch, len(self.replay)))]
+            commands: list[list[Any]] = []
+            for tx, body in items:
+                commands.append(
+                    [
+                        "SET",
+                        answer_key(self.cfg, tx.transaction_id),
+                        body,
+                        "NX",
+                        "EX",
+                        self.cfg.dedup_ttl_s,
+                    ]
+                )
+                commands += tx_commands(self.cfg, tx)
+            try:
+                async with asyncio.timeout(max(self.batch_budget_s, 1.0)):
+                    replies = await self._pipeline(commands)
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise reply
+            except (TimeoutError, RedisError, OSError):
+                self.breaker.trip()
+                break
+            for _ in items:
+                self.replay.popleft()
+            done += len(items)
+        if done:
+            REPLAYED.inc(done)
+            REPLAY_PENDING.set(len(self.replay))
+            log.info("counted %d degraded payment(s) in the profiles after recovery", done)
+        return done
+
+    async def replay_loop(self, every_s: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            if self.replay:
+                await self.replay_pending()

@@ -1,0 +1,44 @@
+"""The scoring service's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.common.metrics import LATENCY_BUCKETS
+
+REQUEST_SECONDS = Histogram(
+    "fraudops_scoring_request_seconds",
+    "Time to answer a score request (server side)",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+STAGE_SECONDS = Histogram(
+    "fraudops_scoring_stage_seconds",
+    "Time per stage: profiles (the Redis round trip that reads and updates), features, model, "
+    "write (storing the answer)",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+DECISIONS = Counter("fraudops_scoring_decisions_total", "Decisions", ["decision", "degraded"])
+SCORES = Histogram(
+    "fraudops_scoring_score",
+    "Scores answered",
+    buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
+)
+DEGRADED = Counter("fraudops_scoring_degraded_total", "Answers without profiles", ["reason"])
+ERRORS = Counter("fraudops_scoring_errors_total", "Requests answered with an error", ["kind"])
+DUPLICATES = Counter("fraudops_scoring_duplicates_total", "Repeated transaction ids answered")
+REPLAY_PENDING = Gauge(
+    "fraudops_scoring_replay_pending",
+    "Degraded payments waiting to be counted in Redis",
+    multiprocess_mode="livesum",
+)
+REPLAYED = Counter("fraudops_scoring_replayed_total", "Degraded payments counted after recovery")
+REPLAY_DROPPED = Counter("fraudops_scoring_replay_dropped_total", "Replay buffer overflow")
+MODEL_INFO = Gauge(
+    "fraudops_scoring_model_info",
+    "The model version serving (value 1)",
+    ["version"],
+    multiprocess_mode="liveall",
+)
+MODEL_SWAPS = Counter("fraudops_scoring_model_swaps_total", "Model hot-swaps")

@@ -1,0 +1,80 @@
+"""Holds the serving model and swaps it when the registry's alias moves (hot-swap).
+
+A request takes ``holder.current`` once and uses that model to the end, so a swap never mixes
+two models in one answer. The new model is loaded in a thread (CatBoost load + stored explainer
+tables: tens of milliseconds) and warmed up with one prediction before it is swapped in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from models.registry import ALIASES, Registry, RegistryError
+from models.runtime import ScoringModel, load_scoring_model
+from services.scoring.metrics import MODEL_INFO, MODEL_SWAPS
+
+log = logging.getLogger("fraudops.scoring")
+
+
+class ModelHolder:
+    def __init__(self, root: Path, alias: str = "production") -> None:
+        self.registry = Registry(root)
+        self.alias = alias
+        self.current: ScoringModel | None = None
+        self.error: str | None = None
+        self._seen: tuple[float, int] | None = None
+
+    def _stamp(self) -> tuple[float, int] | None:
+        try:
+            st = (self.registry.root / ALIASES).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime, st.st_size)
+
+    def _wanted(self) -> str | None:
+        if self.alias not in ("production", "candidate"):
+            return self.alias  # pinned version
+        return self.registry.aliases().get(self.alias)
+
+    def _load(self, version: str) -> ScoringModel:
+        model = load_scoring_model(self.registry, version)
+        row = [0.0] * len(model.manifest["features"])
+        for i in model.explainer.cat_indexes:
+            row[i] = "UNK"  # type: ignore[call-overload]
+        model.score([row])  # warm-up: first predictions allocate
+        return model
+
+    async def refresh(self) -> bool:
+        """Load the aliased version if it changed; True when a new model was swapped in."""
+        stamp = self._stamp()
+        if stamp == self._seen and self.current is not None:
+            return False
+        try:
+            wanted = await asyncio.to_thread(self._wanted)
+            if wanted is None:
+                self.error = f"no {self.alias} model in {self.registry.root}"
+                self._seen = stamp
+                return False
+            if self.current is not None and self.current.version == wanted:
+                self._seen = stamp
+                return False
+            model = await asyncio.to_thread(self._load, wanted)
+        except (RegistryError, OSError, ValueError) as exc:
+            self.error = f"cannot load model: {exc}"
+            log.error("model load failed: %s", exc)
+            return False  # keep serving the model we have
+        old = self.current
+        self.current, self.error, self._seen = model, None, stamp
+        if old is not None:
+            MODEL_INFO.labels(old.version).set(0)
+            MODEL_SWAPS.inc()
+        MODEL_INFO.labels(model.version).set(1)
+        log.info("serving model %s (was %s)", model.version, old.version if old else None)
+        return True
+
+    async def watch(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            await self.refresh()

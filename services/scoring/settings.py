@@ -1,0 +1,42 @@
+"""Scoring service settings, from the environment (keys and URLs never live in the repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fraudops.profile_store.commands import StoreConfig
+from fraudops.settings import CoreSettings
+
+
+class ScoringSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FRAUDOPS_SCORING_", extra="ignore")
+
+    # JSON list of {name, sha256, scopes}; see services.common.auth
+    api_keys: str = Field(
+        default="[]",
+        validation_alias=AliasChoices("FRAUDOPS_SCORING_API_KEYS", "FRAUDOPS_API_KEYS"),
+    )
+    model_dir: Path = Field(
+        default=Path("data/models"),
+        validation_alias=AliasChoices("FRAUDOPS_MODEL_DIR", "FRAUDOPS_SCORING_MODEL_DIR"),
+    )
+    model_alias: str = "production"
+    model_poll_s: float = Field(default=1.0, gt=0)
+    # Redis time budget per request: past it the answer is degraded, never late
+    redis_budget_ms: float = Field(default=25.0, gt=0)
+    batch_redis_budget_ms: float = Field(default=250.0, gt=0)
+    # after a Redis failure, skip Redis for this long before trying again (no budget waits)
+    breaker_s: float = Field(default=0.5, ge=0)
+    # degraded payments kept to be counted in the profiles once Redis is back
+    replay_capacity: int = Field(default=100_000, ge=0)
+    # how long a concurrent duplicate waits for the first answer of the same transaction
+    duplicate_wait_ms: float = Field(default=200.0, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_batch: int = Field(default=1000, ge=1)
+
+    def store(self) -> tuple[str, StoreConfig, float]:
+        core = CoreSettings()
+        return core.redis_url, StoreConfig.from_settings(core), core.redis_timeout_s
