@@ -21,6 +21,7 @@ from fraudops.schema import (
     COUNTRY_RE,
     CURRENCY_RE,
     HANDBOOK_TO_CANONICAL,
+    ID_FORBIDDEN,
     ID_MAX_LEN,
     LABEL_COLUMNS,
     MCC_RE,
@@ -88,7 +89,11 @@ def _check(df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[np.ndarray, str, 
         ids = _as_id(df[col])
         flag(ids.isna() | (ids == ""), col, "missing")
         flag(ids.str.len().fillna(0) > ID_MAX_LEN, col, f"longer than {ID_MAX_LEN} characters")
-        flag(ids.str.contains(r"\s", regex=True).fillna(False), col, "contains whitespace")
+        flag(
+            ids.str.contains(f"[{ID_FORBIDDEN}]", regex=True).fillna(False),
+            col,
+            "contains whitespace or control characters",
+        )
         out[col] = ids
 
     raw_ts = df["timestamp"]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -44,7 +44,31 @@ HANDBOOK_TO_CANONICAL = {
 }
 CANONICAL_TO_HANDBOOK = {v: k for k, v in HANDBOOK_TO_CANONICAL.items()}
 
-Id = Annotated[str, Field(min_length=1, max_length=ID_MAX_LEN, pattern=r"^[^\s]+$")]
+# what the OpenAPI documents for ``amount``: a positive number or decimal string, <= 3 decimals
+AMOUNT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "multipleOf": 0.001},
+        {"type": "string", "pattern": r"^(?=.*[1-9])[0-9]{1,9}(\.[0-9]{1,3})?$"},
+    ]
+}
+
+# ids: no whitespace or control characters (spelled out, so the pattern means the same in Python,
+# Rust and the ECMA-262 regexes of OpenAPI clients); lone surrogates (not text) refused too
+ID_FORBIDDEN = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+ID_PATTERN = rf"^[^{ID_FORBIDDEN}]+$"
+
+
+def _text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+Id = Annotated[
+    str, Field(min_length=1, max_length=ID_MAX_LEN, pattern=ID_PATTERN), AfterValidator(_text)
+]
 
 
 def parse_timestamp(value: str | datetime) -> datetime:
@@ -70,11 +94,28 @@ class Transaction(BaseModel):
     timestamp: datetime
     customer_id: Id
     terminal_id: Id
-    amount: Decimal = Field(gt=0, le=Decimal("1e9"), max_digits=15, decimal_places=3)
+    amount: Decimal = Field(
+        gt=0,
+        le=Decimal("1e9"),
+        max_digits=15,
+        decimal_places=3,
+        json_schema_extra=AMOUNT_SCHEMA,
+    )
     currency: str | None = Field(default=None, pattern=CURRENCY_RE.pattern)
     mcc: str | None = Field(default=None, pattern=MCC_RE.pattern)
     country: str | None = Field(default=None, pattern=COUNTRY_RE.pattern)
     channel: str | None = Field(default=None, pattern=CHANNEL_RE.pattern)
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _binary_float_noise(cls, value: Any) -> Any:
+        """A JSON number like 0.07100000000000001 is the amount 0.071 (float noise, not a
+        fourth decimal); a real fourth decimal is still refused."""
+        if isinstance(value, float) and math.isfinite(value):
+            nearest = round(value, 3)
+            if abs(value - nearest) <= 1e-9 * max(1.0, abs(value)):
+                return Decimal(repr(nearest))
+        return value
 
     @field_validator("timestamp", mode="before")
     @classmethod

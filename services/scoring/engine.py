@@ -66,14 +66,27 @@ def answer_key(cfg: StoreConfig, transaction_id: str) -> str:
 
 @dataclass
 class Breaker:
+    """Skips Redis for ``cooldown_s`` after it refused a connection or timed out repeatedly.
+
+    A single slow reply under load only degrades its own request; after the cool-down the next
+    request tries again and one success closes the breaker.
+    """
+
     cooldown_s: float
+    threshold: int = 3
+    failures: int = 0
     open_until: float = 0.0
 
     def allows(self) -> bool:
         return time.monotonic() >= self.open_until
 
-    def trip(self) -> None:
-        self.open_until = time.monotonic() + self.cooldown_s
+    def failure(self, hard: bool) -> None:
+        self.failures += 1
+        if hard or self.failures >= self.threshold:
+            self.open_until = time.monotonic() + self.cooldown_s
+
+    def success(self) -> None:
+        self.failures = 0
 
 
 class Scorer:
@@ -122,12 +135,13 @@ class Scorer:
             async with asyncio.timeout(budget_s):
                 replies = await self._pipeline(commands)
         except TimeoutError:
-            self.breaker.trip()
+            self.breaker.failure(hard=False)
             return "timeout"
         except (RedisError, OSError) as exc:
-            self.breaker.trip()
+            self.breaker.failure(hard=True)
             log.warning("redis unavailable: %s", type(exc).__name__)
             return "unavailable"
+        self.breaker.success()
         _PROFILES.observe(time.perf_counter() - started)
         stored, profiles = [], []
         try:
@@ -151,7 +165,7 @@ class Scorer:
                     pipe.set(answer_key(self.cfg, tx_id), body, ex=self.cfg.dedup_ttl_s)
                 await pipe.execute()
         except (TimeoutError, RedisError, OSError) as exc:
-            self.breaker.trip()
+            self.breaker.failure(hard=not isinstance(exc, TimeoutError))
             log.warning("answer not stored (%s): a repeat may be rescored", type(exc).__name__)
         _WRITE.observe(time.perf_counter() - started)
 
@@ -282,8 +296,8 @@ class Scorer:
                 for reply in replies:
                     if isinstance(reply, Exception):
                         raise reply
-            except (TimeoutError, RedisError, OSError):
-                self.breaker.trip()
+            except (TimeoutError, RedisError, OSError) as exc:
+                self.breaker.failure(hard=not isinstance(exc, TimeoutError))
                 break
             for _ in items:
                 self.replay.popleft()

@@ -26,9 +26,9 @@ class ScoringSettings(BaseSettings):
     model_alias: str = "production"
     model_poll_s: float = Field(default=1.0, gt=0)
     # Redis time budget per request: past it the answer is degraded, never late
-    redis_budget_ms: float = Field(default=25.0, gt=0)
+    redis_budget_ms: float = Field(default=50.0, gt=0)
     batch_redis_budget_ms: float = Field(default=250.0, gt=0)
-    # after a Redis failure, skip Redis for this long before trying again (no budget waits)
+    # after Redis refused a connection (or 3 timeouts in a row), skip it this long (no waits)
     breaker_s: float = Field(default=0.5, ge=0)
     # degraded payments kept to be counted in the profiles once Redis is back
     replay_capacity: int = Field(default=100_000, ge=0)

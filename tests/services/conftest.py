@@ -1,0 +1,124 @@
+"""A trained model promoted to production, API keys, and the scoring app against the real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from fraudops.profile_store.commands import StoreConfig
+from models.registry import Registry
+from services.common.auth import new_key
+from tests.conftest import TEST_REDIS_URL
+from tests.models.conftest import fast_config_file, model_frame, trained  # noqa: F401
+
+PAYMENT = {
+    "transaction_id": "p-1",
+    "timestamp": "2026-11-26T10:00:00Z",
+    "customer_id": "cust-1",
+    "terminal_id": "term-1",
+    "amount": "42.50",
+    "currency": "EUR",
+    "mcc": "5411",
+    "country": "FR",
+    "channel": "card_present",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def keys() -> dict[str, str]:
+    score_key, score_entry = new_key("psp", ["score"])
+    other_key, other_entry = new_key("analyst", ["feedback"])
+    return {"score": score_key, "other": other_key,
+            "config": json.dumps([score_entry, other_entry])}  # fmt: skip
+
+
+@pytest.fixture
+def registry_dir(trained: dict[str, Path], tmp_path: Path) -> Path:  # noqa: F811
+    root = tmp_path / "models"
+    shutil.copytree(trained["registry"], root)
+    Registry(root).set_production("m1", "test setup")
+    return root
+
+
+@pytest.fixture
+def scoring_env(
+    registry_dir: Path, keys: dict[str, str], store_config: StoreConfig
+) -> dict[str, str]:
+    return {
+        "FRAUDOPS_API_KEYS": keys["config"],
+        "FRAUDOPS_MODEL_DIR": str(registry_dir),
+        "FRAUDOPS_KEY_PREFIX": store_config.prefix,
+        "REDIS_URL": TEST_REDIS_URL,
+        "FRAUDOPS_SCORING_MODEL_POLL_S": "0.2",
+        # in-process tests share the GIL between many client threads and the server's loop
+        "FRAUDOPS_SCORING_REDIS_BUDGET_MS": "500",
+    }
+
+
+@pytest.fixture
+def client(scoring_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    for k, v in scoring_env.items():
+        monkeypatch.setenv(k, v)
+    from services.scoring.app import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class Server:
+    """``fraudops serve scoring`` as a real process on a free port."""
+
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fraudops.cli", "serve", "scoring", "--port", str(self.port),
+             "--workers", str(workers)],
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("scoring server did not start")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out.decode(errors="replace") if out else ""
+
+
+@pytest.fixture
+def server(scoring_env: dict[str, str]) -> Iterator[Server]:
+    s = Server(scoring_env)
+    yield s
+    s.stop()

@@ -1,0 +1,138 @@
+"""The scoring API contract against the real Redis: answers, auth, validation, idempotency."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from fraudops.profile_store.client import ProfileStore
+from fraudops.profile_store.commands import StoreConfig
+from tests.services.conftest import PAYMENT, auth
+
+pytestmark = pytest.mark.integration
+
+
+def pay(**changes: object) -> dict[str, object]:
+    return {**PAYMENT, **changes}
+
+
+def test_score_answers_the_contract(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.post("/v1/score", json=pay(), headers=auth(keys["score"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"transaction_id", "score", "decision", "model_version", "reasons",
+                         "degraded"}  # fmt: skip
+    assert body["transaction_id"] == "p-1" and 0 <= body["score"] <= 1
+    assert body["decision"] in ("approve", "review", "decline")
+    assert body["model_version"] == "m1" and body["degraded"] is False
+    assert len(body["reasons"]) == 3
+    assert all(set(x) == {"feature", "value", "contribution"} for x in body["reasons"])
+    contributions = [x["contribution"] for x in body["reasons"]]
+    assert contributions == sorted(contributions, reverse=True)
+
+
+def test_a_second_payment_sees_the_first(
+    client: TestClient, keys: dict[str, str], redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    client.post("/v1/score", json=pay(), headers=auth(keys["score"]))
+    client.post("/v1/score", json=pay(transaction_id="p-2", timestamp="2026-11-26T10:00:01Z"),
+                headers=auth(keys["score"]))  # fmt: skip
+    customer, terminal = ProfileStore(redis_client, store_config).read("cust-1", "term-1")
+    day = 1795701601 // 86400  # 2026-11-26
+    assert customer.window_sum("dn", day, day) == 2 and terminal.window_sum("dn", day, day) == 2
+
+
+def test_same_transaction_answers_the_same_and_counts_once(
+    client: TestClient, keys: dict[str, str], redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    first = client.post("/v1/score", json=pay(amount="300"), headers=auth(keys["score"]))
+    again = client.post("/v1/score", json=pay(amount="300"), headers=auth(keys["score"]))
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    with ThreadPoolExecutor(16) as pool:  # concurrent duplicates of a new payment
+        answers = list(pool.map(
+            lambda _: client.post("/v1/score", json=pay(transaction_id="dup", amount="99"),
+                                  headers=auth(keys["score"])), range(32)))  # fmt: skip
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    customer, _ = ProfileStore(redis_client, store_config).read("cust-1", "term-1")
+    day = 1795701600 // 86400
+    assert customer.window_sum("dn", day, day) == 2  # p-1 and dup, each once
+
+
+def test_batch_answers_in_order_like_single_scores(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    txs = [pay(transaction_id=f"b-{i}", customer_id=f"bc-{i % 3}", amount=f"{10 + i}.00",
+               timestamp=f"2026-11-26T11:00:{i:02d}Z") for i in range(12)]  # fmt: skip
+    r = client.post("/v1/score/batch", json={"transactions": txs}, headers=auth(keys["score"]))
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["transaction_id"] for x in results] == [t["transaction_id"] for t in txs]
+    # the batch counted them: a single re-score of one returns the stored answer
+    single = client.post("/v1/score", json=txs[5], headers=auth(keys["score"]))
+    assert single.json() == results[5]
+    too_many = client.post("/v1/score/batch", json={"transactions": [pay()] * 1001},
+                           headers=auth(keys["score"]))  # fmt: skip
+    assert too_many.status_code == 422 and "transactions" in too_many.json()["message"]
+
+
+def test_keys_and_scopes(client: TestClient, keys: dict[str, str]) -> None:
+    assert client.post("/v1/score", json=pay()).status_code == 401
+    bad = client.post("/v1/score", json=pay(), headers=auth("fo_not-a-key"))
+    assert bad.status_code == 401 and bad.json()["detail"] == "unknown API key"
+    other = client.post("/v1/score", json=pay(), headers=auth(keys["other"]))
+    assert other.status_code == 403 and "score" in other.json()["detail"]
+    batch = client.post("/v1/score/batch", json={"transactions": [pay()]},
+                        headers=auth(keys["other"]))  # fmt: skip
+    assert batch.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"amount": "-5"}, "amount"),
+        ({"amount": "0"}, "amount"),
+        ({"amount": "1.2345"}, "amount"),
+        ({"currency": "euro"}, "currency"),
+        ({"timestamp": "2026-11-26 10:00"}, "timestamp"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"customer_id": ""}, "customer_id"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(
+    client: TestClient, keys: dict[str, str], change: dict[str, object], field: str
+) -> None:
+    r = client.post("/v1/score", json=pay(**change), headers=auth(keys["score"]))
+    assert r.status_code == 422
+    assert r.json()["message"].startswith(field)
+    b = client.post("/v1/score/batch", json={"transactions": [pay(**change)]},
+                    headers=auth(keys["score"]))  # fmt: skip
+    assert b.status_code == 422 and field in b.json()["message"]
+
+
+def test_malformed_and_oversized_bodies(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.post("/v1/score", content=b'{"transaction_id": ', headers=auth(keys["score"]))
+    assert r.status_code == 422 and "JSON" in r.json()["message"]
+    big = json.dumps(pay(customer_id="x" * 2_000_000))
+    r = client.post("/v1/score", content=big, headers=auth(keys["score"]))
+    assert r.status_code == 413
+
+
+def test_health_ready_metrics_and_openapi(client: TestClient, keys: dict[str, str]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["ready"] and ready["model_version"] == "m1" and ready["redis"]
+    client.post("/v1/score", json=pay(), headers=auth(keys["score"]))
+    text = client.get("/metrics").text
+    assert 'fraudops_scoring_model_info{version="m1"} 1.0' in text
+    assert 'fraudops_scoring_request_seconds_bucket{endpoint="score",le="0.0005"}' in text
+    assert 'fraudops_scoring_stage_seconds_count{stage="profiles"}' in text
+    assert "fraudops_scoring_decisions_total" in text
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/score", "/v1/score/batch", "/healthz", "/readyz"} <= set(spec["paths"])

@@ -1,0 +1,174 @@
+"""A real scoring server under faults: Redis refused, Redis hung, a model hot-swap under load."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from fraudops.profile_store.commands import StoreConfig
+from models.registry import Registry
+from tests.cli import run_cli
+from tests.services.conftest import PAYMENT, Server, auth, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class Load(threading.Thread):
+    """Sends payments one after another until stopped; records status, answer and latency."""
+
+    def __init__(self, url: str, key: str, prefix: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.key, self.prefix = url, key, prefix
+        self.results: list[tuple[int, dict, float]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            i = 0
+            while not self.stop.is_set():
+                i += 1
+                tx = {**PAYMENT, "transaction_id": f"{self.prefix}-{i}",
+                      "customer_id": f"{self.prefix}-c{i % 20}", "timestamp":
+                      f"2026-11-26T12:{i // 60 % 60:02d}:{i % 60:02d}Z"}  # fmt: skip
+                started = time.perf_counter()
+                r = client.post(self.url + "/v1/score", json=tx, headers=auth(self.key))
+                body = r.json() if r.headers.get("content-type") == "application/json" else {}
+                self.results.append((r.status_code, body, time.perf_counter() - started))
+                time.sleep(0.005)
+
+
+class RedisServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--save", "",
+                                      "--appendonly", "no", "--bind", "127.0.0.1"],
+                                     stdout=subprocess.DEVNULL)  # fmt: skip
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is needed (make services installs it)")
+    server = RedisServer(free_port())
+    yield server
+    server.proc.kill()
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_redis_down_then_hung_then_back(
+    scoring_env: dict[str, str], keys: dict[str, str], own_redis: RedisServer,
+    store_config: StoreConfig,
+) -> None:  # fmt: skip
+    env = {**scoring_env, "REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0",
+           "FRAUDOPS_SCORING_REDIS_BUDGET_MS": "50"}  # fmt: skip
+    server = Server(env)
+    load = Load(server.url, keys["score"], "out")
+    try:
+        load.start()
+        assert wait_until(lambda: len(load.results) >= 20)
+        assert all(not b["degraded"] for _, b, _ in load.results[:20])
+
+        own_redis.kill()  # refused connections
+        assert wait_until(lambda: sum(b.get("degraded", False) for _, b, _ in load.results) >= 30)
+        own_redis.start()
+        assert wait_until(lambda: not load.results[-1][1].get("degraded", True))
+
+        own_redis.proc.send_signal(signal.SIGSTOP)  # a hung Redis: the time budget answers
+        mark = len(load.results)
+        time.sleep(1.5)
+        own_redis.proc.send_signal(signal.SIGCONT)
+        hung = load.results[mark:]
+        assert hung and any(b.get("degraded") for _, b, _ in hung)
+        assert wait_until(lambda: not load.results[-1][1].get("degraded", True))
+        time.sleep(0.5)
+    finally:
+        load.stop.set()
+        load.join(10)
+    statuses = {s for s, _, _ in load.results}
+    assert statuses == {200}, statuses  # never a 5xx, never a refused request
+    assert max(t for _, _, t in load.results) < 1.0  # nobody waited on the dead Redis
+    degraded = [b for _, b, _ in load.results if b["degraded"]]
+    assert degraded and all(b["decision"] != "decline" for b in degraded)
+
+    # the degraded payments were counted in the profiles once Redis was back (replay)
+    client = redis.Redis(port=own_redis.port)
+    cfg = StoreConfig(prefix=store_config.prefix)
+    assert wait_until(lambda: all(client.exists(f"{cfg.prefix}:r:{b['transaction_id']}")
+                                  for b in degraded))  # fmt: skip
+    # ... and a retry of a degraded payment gets the same (degraded) answer
+    first = degraded[0]
+    n = int(first["transaction_id"].split("-")[1])
+    retry = httpx.post(server.url + "/v1/score", headers=auth(keys["score"]), json={
+        **PAYMENT, "transaction_id": first["transaction_id"], "customer_id": f"out-c{n % 20}",
+        "timestamp": f"2026-11-26T12:{n // 60 % 60:02d}:{n % 60:02d}Z"})  # fmt: skip
+    assert retry.status_code == 200 and retry.json() == first
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'fraudops_scoring_degraded_total{reason="unavailable"}' in metrics
+    assert 'fraudops_scoring_degraded_total{reason="timeout"}' in metrics
+    out = server.stop()
+    assert "Traceback" not in out
+
+
+def test_model_hot_swap_under_load(
+    scoring_env: dict[str, str], keys: dict[str, str], registry_dir: Path,
+    trained: dict[str, Path], fast_config_file: Path,
+) -> None:  # fmt: skip
+    r = run_cli("train", "--dataset", "v1", "--datasets", str(trained["datasets"]), "--quiet",
+                "--registry", str(registry_dir), "--config", str(fast_config_file))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    new = r.stdout.strip()
+    server = Server(scoring_env)
+    load = Load(server.url, keys["score"], "swap")
+    try:
+        load.start()
+        assert wait_until(lambda: len(load.results) >= 30)
+        Registry(registry_dir).set_production(new, "hot-swap test")
+        assert wait_until(lambda: load.results[-1][1].get("model_version") == new, 10)
+        swapped_at = len(load.results)
+        assert wait_until(lambda: len(load.results) >= swapped_at + 30)
+    finally:
+        load.stop.set()
+        load.join(10)
+    assert {s for s, _, _ in load.results} == {200}
+    versions = [b["model_version"] for _, b, _ in load.results]
+    first_new = versions.index(new)
+    assert set(versions[:first_new]) == {"m1"} and set(versions[first_new:]) == {new}
+    latencies = sorted(t for _, _, t in load.results)
+    assert latencies[-1] < 0.5, latencies[-5:]  # no request stalled by the swap
+    ready = httpx.get(server.url + "/readyz").json()
+    assert ready["model_version"] == new
+    assert f'fraudops_scoring_model_info{{version="{new}"}} 1.0' in httpx.get(
+        server.url + "/metrics").text  # fmt: skip
+    server.stop()
