@@ -38,6 +38,7 @@ format: setup
 bench: setup
 	$(VENV)/bin/fraudops bench core
 	$(VENV)/bin/fraudops bench pipeline
+	$(VENV)/bin/fraudops bench scoring
 
 benchmark-handbook: setup  ## model quality under the Handbook protocols (about 6 min)
 	$(VENV)/bin/fraudops simulate --customers 5000 --terminals 10000 --days 183 \

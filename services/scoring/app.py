@@ -78,6 +78,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             settings.replay_capacity,
             settings.duplicate_wait_ms / 1000,
         )
+        writer = asyncio.create_task(app.state.scorer.write_answers())
         tasks = [
             asyncio.create_task(holder.watch(settings.model_poll_s)),
             asyncio.create_task(app.state.scorer.replay_loop()),
@@ -90,6 +91,8 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            app.state.scorer.stop_writer()  # its last flush stores every answer given
+            await asyncio.wait([writer], timeout=5)
             await app.state.scorer.replay_pending()
             await client.aclose()
 

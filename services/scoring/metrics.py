@@ -14,8 +14,8 @@ REQUEST_SECONDS = Histogram(
 )
 STAGE_SECONDS = Histogram(
     "fraudops_scoring_stage_seconds",
-    "Time per stage: profiles (the Redis round trip that reads and updates), features, model, "
-    "write (storing the answer)",
+    "Time per stage: profiles (the Redis round trip that reads and updates), features, model; "
+    "write_batch: one background write of queued answers",
     ["stage"],
     buckets=LATENCY_BUCKETS,
 )

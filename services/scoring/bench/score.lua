@@ -1,6 +1,6 @@
 -- wrk script: varied payments for POST /v1/score (a unique transaction id per request).
--- env: FRAUDOPS_KEY (API key), CUSTOMERS, TERMINALS, DELAY_MS (per connection pause: fixed-rate
--- runs), T0 (epoch seconds of the first payment). done() prints one JSON line of the results.
+-- env: FRAUDOPS_KEY (API key), CUSTOMERS, TERMINALS, DELAY_MS (mean pause per connection:
+-- fixed-rate runs), T0 (epoch seconds of the first payment). done() prints one JSON line of the results.
 local counter = 0
 local thread_id = 0
 local threads = {}
@@ -36,7 +36,8 @@ function request()
 end
 
 if delay_ms > 0 then
-  function delay() return delay_ms end
+  -- exponential pauses: the connections do not fire in step, arrivals look like real traffic
+  function delay() return -math.log(1 - math.random()) * delay_ms end
 end
 
 function done(summary, latency, requests)
