@@ -20,10 +20,6 @@ from fraudops.profile_store.layout import (
 Raw = bytes | str
 
 
-def _text(value: Raw) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class Series:
     """Bucket -> value, kept sorted: a window sum is two bisections and one C-level slice sum.
 
@@ -101,9 +97,20 @@ class EntityState:
         state = cls()
         items = mapping.items() if isinstance(mapping, Mapping) else mapping
         buckets: dict[str, list[tuple[int, int]]] = {}
+        # the hot path of every score: bucket fields are "<g>:<bucket>:<m>" with one-letter
+        # granularity and metric, parsed by position rather than split
         for raw_field, raw_value in items:
-            field, value = _text(raw_field), int(raw_value)
-            if field == LAST_FIELD:
+            field = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
+            value = int(raw_value)
+            if field[1:2] == ":" and field[-2:-1] == ":" and field[0] in "mhd":
+                key = field[0] + field[-1]
+                entry = (int(field[2:-2]), value)
+                found = buckets.get(key)
+                if found is None:
+                    buckets[key] = [entry]
+                else:
+                    found.append(entry)
+            elif field == LAST_FIELD:
                 state.last_ts = value
             elif field == PRUNED_FIELD:
                 state.pruned_day = value
