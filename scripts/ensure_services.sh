@@ -6,10 +6,11 @@ REDIS_HOST=127.0.0.1 REDIS_PORT=6379
 redis_up() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 
+# the fault tests start and kill a Redis server of their own: the binary must be here
+if ! command -v redis-server >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+fi
 if ! redis_up; then
-  if ! command -v redis-server >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
-  fi
   echo "starting redis-server on $REDIS_PORT"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
   for _ in $(seq 50); do redis_up && break; sleep 0.1; done
