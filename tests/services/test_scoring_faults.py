@@ -135,8 +135,14 @@ def test_redis_down_then_hung_then_back(
         "timestamp": f"2026-11-26T12:{n // 60 % 60:02d}:{n % 60:02d}Z"})  # fmt: skip
     assert retry.status_code == 200 and retry.json() == first
     metrics = httpx.get(server.url + "/metrics").text
-    assert 'fraudops_scoring_degraded_total{reason="unavailable"}' in metrics
-    assert 'fraudops_scoring_degraded_total{reason="timeout"}' in metrics
+    counted = {
+        line.split('reason="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("fraudops_scoring_degraded_total{")
+    }
+    # refused connections show as "unavailable" then "breaker_open", the hang as "timeout"
+    assert counted.get("timeout", 0) >= 1, counted
+    assert sum(counted.values()) >= len(degraded), counted
     out = server.stop()
     assert "Traceback" not in out
 
