@@ -20,6 +20,7 @@ from services.common.auth import ApiKey, KeyRing, require
 from services.common.errors import validation_body
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
+from services.scoring.coalesce import Coalescer
 from services.scoring.engine import Busy, Scorer
 from services.scoring.fastpath import ScoreFastPath
 from services.scoring.metrics import ERRORS, REQUEST_SECONDS
@@ -78,6 +79,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             settings.replay_capacity,
             settings.duplicate_wait_ms / 1000,
         )
+        app.state.coalescer = Coalescer(app.state.scorer)
         writer = asyncio.create_task(app.state.scorer.write_answers())
         tasks = [
             asyncio.create_task(holder.watch(settings.model_poll_s)),

@@ -228,7 +228,7 @@ class Scorer:
                 return
             _WRITE.observe(time.perf_counter() - started)
 
-    async def _wait_for_answer(self, tx_id: str) -> bytes:
+    async def wait_for_answer(self, tx_id: str) -> bytes:
         deadline = time.monotonic() + self.duplicate_wait_s
         delay = 0.001
         while time.monotonic() < deadline:
@@ -304,9 +304,20 @@ class Scorer:
     async def score(self, model: ScoringModel, txs: list[Txn]) -> list[bytes]:
         """JSON answers, in order, for payments of one request (one round trip for all)."""
         budget = self.budget_s if len(txs) == 1 else self.batch_budget_s
+        answers = await self.score_items(model, txs, budget)
+        for i, body in enumerate(answers):
+            if body is None:
+                answers[i] = await self.wait_for_answer(txs[i].transaction_id)
+        return answers  # type: ignore[return-value]
+
+    async def score_items(
+        self, model: ScoringModel, txs: list[Txn], budget: float
+    ) -> list[bytes | None]:
+        """Answers in order; None where another request is scoring the same payment right now
+        (the caller waits for that answer: ``wait_for_answer``)."""
         got = await self._profiles(txs, budget)
         if isinstance(got, str):
-            return self._degrade(model, txs, got)
+            return list(self._degrade(model, txs, got))
         stored, profiles = got
         fresh = [i for i, p in enumerate(profiles) if stored[i] is None and p.applied]
         answers: list[bytes | None] = list(stored)
@@ -324,11 +335,10 @@ class Scorer:
         for i, body in enumerate(answers):
             if body is None:
                 DUPLICATES.inc()
-                tx_id = txs[i].transaction_id
-                answers[i] = by_id.get(tx_id) or await self._wait_for_answer(tx_id)
+                answers[i] = by_id.get(txs[i].transaction_id)
             elif stored[i] is not None:
                 DUPLICATES.inc()
-        return answers  # type: ignore[return-value]
+        return answers
 
     # --- recovery -----------------------------------------------------------------------------
     async def replay_pending(self, batch: int = 200) -> int:

@@ -84,7 +84,7 @@ class ScoreFastPath:
             await _error(send, 503, state.holder.error or "no model loaded yet")
             return
         try:
-            (body,) = await state.scorer.score(model, [tx.to_txn()])
+            body = await state.coalescer.score(model, tx.to_txn())
         except Busy:
             ERRORS.labels("busy").inc()
             await _error(
