@@ -87,6 +87,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         ]
         if not len(keys):
             log.warning("no API keys configured: every score request will be refused (401)")
+
         try:
             yield
         finally:

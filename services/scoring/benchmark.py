@@ -273,8 +273,9 @@ def run(args: argparse.Namespace) -> None:
         wrk(base, key, 4, 2, 0, now)  # warm-up
         runs = []
         for rate in RATES:
-            conns = max(4, rate // 50)
-            r = wrk(base, key, conns, seconds, conns * 1000 / rate, now)
+            # each connection pauses 20 ms on average (exponential) plus its own latency
+            conns = max(4, round(rate * 0.025))
+            r = wrk(base, key, conns, seconds, 20.0, now)
             runs.append({"target_rps": rate, **r})
             say(
                 f"fixed {rate:>5}/s: achieved {r['rps']:7.0f}/s  p50 {r['p50_ms']:6.2f}  "
