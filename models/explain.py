@@ -140,6 +140,8 @@ class TreeExplainer:
         if len(self.offsets) != model.tree_count_:
             raise ExplainerError("explainer tables do not belong to this model")
         plan = {k[5:]: v for k, v in arrays.items() if k.startswith("plan_")}
+        if any(f"c_mask_{i}" not in plan for i in cat_indexes):
+            plan = {}  # tables from an older layout: CatBoost finds the leaves instead
         self.arrays = arrays
         self.leaves = LeafIndexer(model, cat_indexes, len(self.offsets), plan or None)
 

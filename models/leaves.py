@@ -2,8 +2,9 @@
 
 Float splits are evaluated directly (CatBoost compares ``float32(value) > border``). A CTR or
 one-hot split of a single categorical feature depends only on that feature's value, so the bits
-of all those splits are computed once per distinct tuple of categorical values (by CatBoost
-itself, on a probe row) and cached. Models whose CTRs combine features fall back to CatBoost.
+of one feature's splits are computed once per distinct value (by CatBoost itself, on a probe
+row) and cached; a row's categorical bits are the OR of its features' cached bits. Models whose
+CTRs combine features fall back to CatBoost.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ def leaf_plan(
     """Arrays describing every float split and where categorical splits sit; None if not fast."""
     floats = model_json["features_info"].get("float_features", [])
     f_tree, f_shift, f_feature, f_border = [], [], [], []
-    c_mask = []
-    cats = set(cat_indexes)
-    for t, tree in enumerate(model_json["oblivious_trees"]):
-        mask = 0
+    trees = model_json["oblivious_trees"]
+    masks = {i: np.zeros(len(trees), dtype=np.int64) for i in cat_indexes}
+    for t, tree in enumerate(trees):
         for level, s in enumerate(tree["splits"]):
             if s["split_type"] == "FloatFeature":
                 f_tree.append(t)
@@ -35,17 +35,18 @@ def leaf_plan(
                 f_border.append(s["border"])
             else:
                 feats = split_features[s["split_index"]]
-                if len(feats) != 1 or not feats <= cats:
+                if len(feats) != 1 or not feats <= masks.keys():
                     return None  # a combination: its bit depends on more than one value
-                mask |= 1 << level
-        c_mask.append(mask)
-    return {
+                masks[next(iter(feats))][t] |= 1 << level
+    plan = {
         "f_tree": np.asarray(f_tree, dtype=np.int64),
         "f_shift": np.asarray(f_shift, dtype=np.int64),
         "f_feature": np.asarray(f_feature, dtype=np.int64),
         "f_border": np.asarray(f_border, dtype=np.float32),
-        "c_mask": np.asarray(c_mask, dtype=np.int64),
     }
+    for i, mask in masks.items():  # the tree levels each categorical feature decides
+        plan[f"c_mask_{i}"] = mask
+    return plan
 
 
 class LeafIndexer:
@@ -60,7 +61,7 @@ class LeafIndexer:
         self.cat_indexes = cat_indexes
         self.n_trees = n_trees
         self.plan = plan
-        self._cats: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._cats: OrderedDict[tuple[int, Any], np.ndarray] = OrderedDict()
         if plan is not None:
             used = np.unique(plan["f_feature"])
             self.float_columns = used  # flat indexes of the float features the trees use
@@ -71,18 +72,23 @@ class LeafIndexer:
         pool = Pool(rows, cat_features=self.cat_indexes)
         return np.asarray(self.model.calc_leaf_indexes(pool), dtype=np.int64)
 
-    def _cat_bits(self, row: list[Any]) -> np.ndarray:
-        key = tuple(row[i] for i in self.cat_indexes)
-        bits = self._cats.get(key)
+    def _feature_bits(self, i: int, value: Any, width: int) -> np.ndarray:
+        bits = self._cats.get((i, value))
         if bits is None:
-            probe = [0.0] * len(row)
-            for i in self.cat_indexes:
-                probe[i] = row[i]
             assert self.plan is not None
-            bits = self.catboost([probe])[0] & self.plan["c_mask"]
-            self._cats[key] = bits
+            probe: list[Any] = [0.0] * width
+            for j in self.cat_indexes:
+                probe[j] = value if j == i else "UNK"
+            bits = self.catboost([probe])[0] & self.plan[f"c_mask_{i}"]
+            self._cats[(i, value)] = bits
             if len(self._cats) > CACHE_SIZE:
                 self._cats.popitem(last=False)
+        return bits
+
+    def _cat_bits(self, row: list[Any]) -> np.ndarray:
+        bits = np.zeros(self.n_trees, dtype=np.int64)
+        for i in self.cat_indexes:
+            bits |= self._feature_bits(i, row[i], len(row))
         return bits
 
     def __call__(self, rows: list[list[Any]]) -> np.ndarray:

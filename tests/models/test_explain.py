@@ -30,6 +30,24 @@ def test_scores_and_contributions_equal_catboosts(trained: dict[str, Path]) -> N
     np.testing.assert_allclose(runtime.explainer.expected_value, shap[0, -1], atol=1e-9)
 
 
+def test_leaf_indexes_match_catboost_for_unseen_categories(trained: dict[str, Path]) -> None:
+    reg = Registry(trained["registry"])
+    runtime = load_scoring_model(reg, "m1")
+    assert runtime.explainer.leaves.plan is not None  # the fast path is in use
+    valid = artifact.validation_frame(reg, "m1").head(200)
+    rows = valid[list(FEATURE_NAMES)].to_numpy(dtype=object).tolist()
+    names = list(FEATURE_NAMES)
+    for k, row in enumerate(rows):  # categories the model never saw, and mixes of them
+        if k % 3 == 0:
+            row[names.index("mcc")] = f"{9000 + k:04d}"
+        if k % 4 == 0:
+            row[names.index("country")] = "ZZ"
+        if k % 5 == 0:
+            row[names.index("channel")] = "UNK"
+    leaves = runtime.explainer.leaves
+    np.testing.assert_array_equal(leaves(rows), leaves.catboost(rows))
+
+
 def test_combination_splits_keep_the_sum_exact(model_frame) -> None:  # type: ignore[no-untyped-def]
     # with feature combinations (CatBoost's default) each combination's share is split equally
     from models.explain import TreeExplainer
