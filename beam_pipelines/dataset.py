@@ -20,7 +20,7 @@ from beam_pipelines.metrics import counters
 from beam_pipelines.sinks import WriteDatasetParts
 from beam_pipelines.transforms import AssembleRows, FoldEntities, ReconcileByTransaction
 from fraudops import datasets
-from fraudops.features import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SET_VERSION, FINGERPRINT
+from fraudops.features import FINGERPRINT, contract_fields
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,7 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
         manifest = {
             **summary,
             "parent": parent,
-            "feature_set_version": FEATURE_SET_VERSION,
-            "feature_fingerprint": FINGERPRINT,
-            "features": list(FEATURE_NAMES),
-            "categorical_features": list(CATEGORICAL_FEATURES),
+            **contract_fields(),
             "target": "is_fraud",
             "labels": job.labels or f"history is_fraud, known {job.label_delay_days} days later",
             "label_cutoff": job.label_cutoff,

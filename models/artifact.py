@@ -13,7 +13,7 @@ import pandas as pd
 from catboost import CatBoostClassifier
 
 from fraudops import versioned
-from fraudops.features import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SET_VERSION, FINGERPRINT
+from fraudops.features import CATEGORICAL_FEATURES, contract_fields
 from models.explain import TreeExplainer
 from models.registry import (
     EXPLAINER_FILE,
@@ -78,10 +78,7 @@ def save(
                 "root": dataset.get("root"),
                 "rows": dataset.get("rows"),
             },
-            "feature_set_version": FEATURE_SET_VERSION,
-            "feature_fingerprint": FINGERPRINT,
-            "features": list(FEATURE_NAMES),
-            "categorical_features": list(CATEGORICAL_FEATURES),
+            **contract_fields(),
             "config": config,
             "params": {k: v for k, v in result.model.get_params().items() if k != "cat_features"},
             "imbalance": result.imbalance,

@@ -7,6 +7,7 @@ from fraudops.features.vector import (
     FINGERPRINT,
     PART_NAMES,
     SPECS,
+    contract_fields,
     feature_vector,
     part_values,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "SPECS",
     "FeatureSpec",
     "Value",
+    "contract_fields",
     "feature_vector",
     "part_values",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fraudops.features.contract import (
+    FEATURE_SET_VERSION,
     Entity,
     FeatureFn,
     FeatureSpec,
@@ -31,6 +32,16 @@ ORDER_INDEX = [
     for n in FEATURE_NAMES
 ]
 _EMPTY = EntityState()
+
+
+def contract_fields() -> dict[str, object]:
+    """The feature contract as dataset and model manifests record it (and loaders check it)."""
+    return {
+        "feature_set_version": FEATURE_SET_VERSION,
+        "feature_fingerprint": FINGERPRINT,
+        "features": list(FEATURE_NAMES),
+        "categorical_features": list(CATEGORICAL_FEATURES),
+    }
 
 
 def part_values(

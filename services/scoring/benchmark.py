@@ -213,6 +213,13 @@ def worker_rss_mb(pid: int) -> float:
     return max(rss) if rss else float("nan")
 
 
+def _line(label: str, r: dict[str, Any]) -> str:
+    return (
+        f"{label} {r['rps']:7.0f}/s  p50 {r['p50_ms']:6.2f}  p95 {r['p95_ms']:6.2f}  "
+        f"p99 {r['p99_ms']:6.2f}  max {r['max_ms']:7.2f} ms  errors {r['errors']}"
+    )
+
+
 def run(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("fraudops bench scoring needs wrk (Debian: apt-get install wrk)")
@@ -277,19 +284,11 @@ def run(args: argparse.Namespace) -> None:
             conns = max(4, round(rate * 0.025))
             r = wrk(base, key, conns, seconds, 20.0, now)
             runs.append({"target_rps": rate, **r})
-            say(
-                f"fixed {rate:>5}/s: achieved {r['rps']:7.0f}/s  p50 {r['p50_ms']:6.2f}  "
-                f"p95 {r['p95_ms']:6.2f}  p99 {r['p99_ms']:6.2f}  max {r['max_ms']:7.2f} ms  "
-                f"errors {r['errors']}"
-            )
+            say(_line(f"fixed {rate:>5}/s: achieved", r))
         for conns in (8, 16, 32, 64):
             r = wrk(base, key, conns, seconds, 0, now)
             runs.append({"target_rps": None, **r})
-            say(
-                f"flat out c={conns:<3}: {r['rps']:7.0f}/s  p50 {r['p50_ms']:6.2f}  "
-                f"p95 {r['p95_ms']:6.2f}  p99 {r['p99_ms']:6.2f}  max {r['max_ms']:7.2f} ms  "
-                f"errors {r['errors']}"
-            )
+            say(_line(f"flat out c={conns:<3}:", r))
         results["rss_mb"] = worker_rss_mb(server.pid)
         # the highest rate any run sustained within the p99 objective
         within = [r for r in runs if r["p99_ms"] <= SLO_P99_MS and not r["errors"]]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fraudops import datasets, versioned
-from fraudops.features import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SET_VERSION, FINGERPRINT
+from fraudops.features import contract_fields
 from fraudops.features.offline import fixed_delay_labels, point_in_time_features
 from models.config import TrainConfig
 from tests.cli import run_cli
@@ -40,10 +40,7 @@ def publish_dataset(root: Path, frame: pd.DataFrame, parent: str | None = None) 
     manifest = {
         **summary,
         "parent": parent,
-        "feature_set_version": FEATURE_SET_VERSION,
-        "feature_fingerprint": FINGERPRINT,
-        "features": list(FEATURE_NAMES),
-        "categorical_features": list(CATEGORICAL_FEATURES),
+        **contract_fields(),
     }
     return datasets.publish(root, staging, manifest)
 
