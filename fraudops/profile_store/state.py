@@ -18,6 +18,8 @@ from fraudops.profile_store.layout import (
 )
 
 Raw = bytes | str
+# b"d:" + b":n" -> "dn": the series a bucket field belongs to, looked up from its ends
+_BUCKET_KEYS = {f"{g}::{m}".encode(): g + m for g in "mhd" for m in "naf"}
 
 
 class Series:
@@ -97,20 +99,24 @@ class EntityState:
         state = cls()
         items = mapping.items() if isinstance(mapping, Mapping) else mapping
         buckets: dict[str, list[tuple[int, int]]] = {}
-        # the hot path of every score: bucket fields are "<g>:<bucket>:<m>" with one-letter
-        # granularity and metric, parsed by position rather than split
+        # the hot path of every score: a bucket field is b"<g>:<bucket>:<m>" with one-letter
+        # granularity and metric, parsed from the bytes by position (no decode, no split)
         for raw_field, raw_value in items:
-            field = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
+            if isinstance(raw_field, bytes):
+                key = _BUCKET_KEYS.get(raw_field[:2] + raw_field[-2:])
+                if key is not None:
+                    entry = (int(raw_field[2:-2]), int(raw_value))
+                    found = buckets.get(key)
+                    if found is None:
+                        buckets[key] = [entry]
+                    else:
+                        found.append(entry)
+                    continue
+                field = raw_field.decode()
+            else:
+                field = raw_field
             value = int(raw_value)
-            if field[1:2] == ":" and field[-2:-1] == ":" and field[0] in "mhd":
-                key = field[0] + field[-1]
-                entry = (int(field[2:-2]), value)
-                found = buckets.get(key)
-                if found is None:
-                    buckets[key] = [entry]
-                else:
-                    found.append(entry)
-            elif field == LAST_FIELD:
+            if field == LAST_FIELD:
                 state.last_ts = value
             elif field == PRUNED_FIELD:
                 state.pruned_day = value
