@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier
 
-from fraudops.features.offline import fixed_delay_labels, point_in_time_features
+from fraudops.features.offline import labelled_feature_frame
 from fraudops.readers import read_history
 from models import handbook
-from models.metrics import auc_roc, average_precision, card_precision_at_k, day_index
+from models.metrics import day_index, evaluate
 from models.training import pool, predict
 
 GRID: dict[str, list[Any]] = {"depth": [4, 6], "auto_class_weights": [None, "SqrtBalanced"]}
@@ -37,10 +37,7 @@ def features_for_protocol(path: str, say: Callable[[str], None]) -> pd.DataFrame
     last_needed = handbook.CH5_TEST_STARTS[0] + timedelta(days=21)
     history = history.loc[history["timestamp"] < pd.Timestamp(last_needed, tz="UTC")]
     say(f"history: {len(history):,} transactions before {last_needed}")
-    feats = point_in_time_features(history, fixed_delay_labels(history, 7))
-    frame = history[["transaction_id", "timestamp", "customer_id", "is_fraud"]].merge(
-        feats, on="transaction_id", validate="one_to_one"
-    )
+    frame = labelled_feature_frame(history, delay_days=7)
     frame["day"] = day_index(frame["timestamp"])
     say(f"features: {len(frame):,} rows ({time.perf_counter() - started:.0f} s)")
     return frame
@@ -73,13 +70,8 @@ def _fit(
 
 
 def _scores(test: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
-    y = test["is_fraud"].to_numpy()
-    cards = test[["day", "customer_id", "is_fraud"]].assign(score=scores)
-    return {
-        "auc_roc": auc_roc(y, scores),
-        "average_precision": average_precision(y, scores),
-        "card_precision_at_100": card_precision_at_k(cards, 100).mean,
-    }
+    metrics = evaluate(test, scores)
+    return {k: metrics[k] for k in handbook.METRICS}
 
 
 def choose_params(frame: pd.DataFrame, seed: int, say: Callable[[str], None]) -> dict[str, Any]:

@@ -196,9 +196,6 @@ class TreeExplainer:
     def _rows(self, rows: list[list[Any]]) -> np.ndarray:
         return self.leaves(rows) + self.offsets
 
-    def raw(self, rows: list[list[Any]]) -> np.ndarray:
-        return np.asarray(self.values[self._rows(rows)].sum(axis=1) + self.bias)
-
     def explain(self, rows: list[list[Any]], chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, contributions of shape rows x features) for ``rows``."""
         probs, contribs = [], []

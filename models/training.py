@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -110,7 +110,6 @@ class TrainResult:
     candidates: list[dict[str, Any]]
     reference: dict[str, Any]
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def train_model(frame: pd.DataFrame, cfg: TrainConfig, log: Any = None) -> TrainResult:

@@ -143,6 +143,14 @@ def point_in_time_features(
     return feature_frame(txns, c_parts, t_parts)
 
 
+def labelled_feature_frame(history: pd.DataFrame, delay_days: int = 7) -> pd.DataFrame:
+    """The rows of a dataset version without Beam: ids, timestamp, ``is_fraud`` and every
+    feature, fraud labels known ``delay_days`` after their payment (the Handbook protocol)."""
+    feats = point_in_time_features(history, fixed_delay_labels(history, delay_days))
+    keys = history[["transaction_id", "timestamp", "customer_id", "terminal_id", "is_fraud"]]
+    return keys.merge(feats, on="transaction_id", validate="one_to_one")
+
+
 def feature_frame(
     txns: list[Txn],
     c_parts: dict[str, list[Value]],

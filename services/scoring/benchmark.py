@@ -92,7 +92,7 @@ def load_profiles(
 
 
 def train_model(registry: Path, quick: bool) -> None:
-    from fraudops.features.offline import fixed_delay_labels, point_in_time_features
+    from fraudops.features.offline import labelled_feature_frame
     from fraudops.readers import validate_history
     from fraudops.simulator import SimulationConfig, simulate
     from models import artifact
@@ -102,9 +102,7 @@ def train_model(registry: Path, quick: bool) -> None:
 
     sim = SimulationConfig(customers=300, terminals=600, days=40, seed=3, card_testing_per_day=10)
     history, _ = validate_history(simulate(sim))
-    feats = point_in_time_features(history, fixed_delay_labels(history))
-    keys = history[["transaction_id", "timestamp", "customer_id", "terminal_id", "is_fraud"]]
-    frame = keys.merge(feats, on="transaction_id")
+    frame = labelled_feature_frame(history)
     trees = 100 if quick else 500
     cfg = TrainConfig(
         iterations=trees,

@@ -10,7 +10,7 @@ import pytest
 
 from fraudops import datasets, versioned
 from fraudops.features import contract_fields
-from fraudops.features.offline import fixed_delay_labels, point_in_time_features
+from fraudops.features.offline import labelled_feature_frame
 from models.config import TrainConfig
 from tests.cli import run_cli
 
@@ -28,9 +28,7 @@ FAST = {
 
 def dataset_frame(history: pd.DataFrame) -> pd.DataFrame:
     """What the dataset pipeline writes, computed with the offline fold (same feature code)."""
-    feats = point_in_time_features(history, fixed_delay_labels(history))
-    keys = history[["transaction_id", "timestamp", "customer_id", "terminal_id", "is_fraud"]]
-    return keys.merge(feats, on="transaction_id", validate="one_to_one")
+    return labelled_feature_frame(history)
 
 
 def publish_dataset(root: Path, frame: pd.DataFrame, parent: str | None = None) -> str:
