@@ -69,6 +69,15 @@ class KeyRing:
             )
         return key
 
+    def authorize(self, authorization: str | None, scope: str) -> ApiKey:
+        """The caller's key (else 401), which must carry ``scope`` (else 403)."""
+        key = self.authenticate(authorization)
+        if scope not in key.scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"API key '{key.name}' lacks the '{scope}' scope"
+            )
+        return key
+
 
 def require(scope: str):  # type: ignore[no-untyped-def]
     """A dependency (async: a sync one would cost a thread hop per request): the caller's key,
@@ -76,11 +85,6 @@ def require(scope: str):  # type: ignore[no-untyped-def]
 
     async def dependency(request: Request) -> ApiKey:
         ring: KeyRing = request.app.state.keys
-        key = ring.authenticate(request.headers.get("authorization"))
-        if scope not in key.scopes:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"API key '{key.name}' lacks the '{scope}' scope"
-            )
-        return key
+        return ring.authorize(request.headers.get("authorization"), scope)
 
     return dependency

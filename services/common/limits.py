@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from services.common.asgi import send_error
 
 Scope = dict[str, Any]
 
@@ -18,18 +18,7 @@ class BodyLimit:
         self.api = getattr(app, "api", app)  # the FastAPI app inside, for tests and tools
 
     async def _reject(self, send: Any) -> None:
-        body = orjson.dumps({"detail": f"request body over {self.max_bytes} bytes"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, f"request body over {self.max_bytes} bytes")
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -12,32 +12,12 @@ from fastapi import FastAPI, HTTPException
 from pydantic import ValidationError
 
 from fraudops.schema import Transaction
+from services.common.asgi import send_error, send_json
 from services.common.errors import validation_body
 from services.scoring.engine import Busy
 from services.scoring.metrics import ERRORS, REQUEST_SECONDS
 
 _SINGLE = REQUEST_SECONDS.labels("score")
-JSON = [(b"content-type", b"application/json")]
-
-
-async def _send(
-    send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = JSON
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _error(
-    send: Any, status: int, detail: str, headers: dict[str, str] | None = None
-) -> None:
-    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await _send(send, status, orjson.dumps({"detail": detail}), [*JSON, *extra])
 
 
 class ScoreFastPath:
@@ -57,12 +37,9 @@ class ScoreFastPath:
             if name == b"authorization":
                 auth = value.decode("latin-1")
         try:
-            key = state.keys.authenticate(auth)
+            state.keys.authorize(auth, self.scope_name)
         except HTTPException as exc:
-            await _error(send, exc.status_code, exc.detail, exc.headers)
-            return
-        if self.scope_name not in key.scopes:
-            await _error(send, 403, f"API key '{key.name}' lacks the '{self.scope_name}' scope")
+            await send_error(send, exc.status_code, exc.detail, exc.headers)
             return
         chunks = []
         while True:
@@ -76,18 +53,18 @@ class ScoreFastPath:
             tx = Transaction.model_validate_json(b"".join(chunks))
         except ValidationError as exc:
             ERRORS.labels("invalid").inc()
-            await _send(send, 422, orjson.dumps(validation_body(exc.errors(), ("body",))))
+            await send_json(send, 422, orjson.dumps(validation_body(exc.errors(), ("body",))))
             return
         model = state.holder.current
         if model is None:
             ERRORS.labels("no_model").inc()
-            await _error(send, 503, state.holder.error or "no model loaded yet")
+            await send_error(send, 503, state.holder.error or "no model loaded yet")
             return
         try:
             body = await state.coalescer.score(model, tx.to_txn())
         except Busy:
             ERRORS.labels("busy").inc()
-            await _error(
+            await send_error(
                 send,
                 409,
                 f"transaction {tx.transaction_id} is being scored; retry",
@@ -95,4 +72,4 @@ class ScoreFastPath:
             )
             return
         _SINGLE.observe(time.perf_counter() - started)
-        await _send(send, 200, body)
+        await send_json(send, 200, body)
