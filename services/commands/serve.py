@@ -8,7 +8,10 @@ import os
 import shutil
 import tempfile
 
-APPS = {"scoring": "services.scoring.app:create_app"}
+APPS = {
+    "scoring": "services.scoring.app:create_app",
+    "feedback": "services.feedback.app:create_app",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -37,10 +37,12 @@ from fraudops.profile_store.commands import (
 from fraudops.profile_store.state import EntityState
 from fraudops.schema import Txn
 from models.runtime import ScoringModel, reasons
+from services.common import scoring_log
 from services.scoring.metrics import (
     DECISIONS,
     DEGRADED,
     DUPLICATES,
+    LOG_DROPPED,
     REPLAY_DROPPED,
     REPLAY_PENDING,
     REPLAYED,
@@ -108,10 +110,12 @@ class Scorer:
         self.cfg = cfg
         self.budget_s, self.batch_budget_s = budget_s, batch_budget_s
         self.breaker = Breaker(breaker_s)
-        self.replay: collections.deque[tuple[Txn, bytes]] = collections.deque()
+        self.replay: collections.deque[tuple[Txn, bytes, bytes]] = collections.deque()
         self.replay_capacity = replay_capacity
         self.duplicate_wait_s = duplicate_wait_s
-        self.pending_answers: list[tuple[str, bytes]] = []
+        # (transaction id, answer, scoring-log entry) waiting for the writer
+        self.pending_answers: list[tuple[str, bytes, bytes]] = []
+        self.log_stream = scoring_log.stream_key(cfg.prefix)
         self._flush_soon = asyncio.Event()
         self._stopping = False
 
@@ -181,9 +185,10 @@ class Scorer:
             return "bad_reply"
         return stored, profiles
 
-    def _store_answers(self, answers: list[tuple[str, bytes]]) -> None:
-        """Queue answers for the writer: it stores them in batches (one round trip for many
-        requests), so storing costs a request neither a round trip nor much CPU."""
+    def _store_answers(self, answers: list[tuple[str, bytes, bytes]]) -> None:
+        """Queue answers and their scoring-log entries for the writer: it stores them in batches
+        (one round trip for many requests), so storing costs a request neither a round trip nor
+        much CPU."""
         self.pending_answers.extend(answers)
         if len(self.pending_answers) >= WRITE_BATCH or not self._flush_soon.is_set():
             self._flush_soon.set()
@@ -210,23 +215,38 @@ class Scorer:
             del self.pending_answers[:WRITE_BATCH]
             started = time.perf_counter()
             ttl = self.cfg.dedup_ttl_s
+            commands: list[list[Any]] = []
+            for t, body, entry in batch:
+                commands.append(["SET", answer_key(self.cfg, t), body, "EX", ttl])
+                commands.append(self._log_command(entry))
             try:
                 async with asyncio.timeout(max(self.batch_budget_s, 1.0)):
-                    replies = await self._send(
-                        [["SET", answer_key(self.cfg, t), body, "EX", ttl] for t, body in batch]
-                    )
+                    replies = await self._send(commands)
                 for reply in replies:
                     if isinstance(reply, Exception):
                         raise reply
             except (TimeoutError, RedisError, OSError) as exc:
                 self.breaker.failure(hard=not isinstance(exc, TimeoutError))
-                log.warning(
-                    "%d answer(s) not stored (%s): a repeat may be rescored",
-                    len(batch),
-                    type(exc).__name__,
-                )
+                self._requeue(batch, type(exc).__name__)
+                await asyncio.sleep(max(self.breaker.cooldown_s, WRITE_EVERY_S))
                 return
             _WRITE.observe(time.perf_counter() - started)
+
+    def _log_command(self, entry: bytes) -> list[Any]:
+        cap = scoring_log.MAXLEN
+        return ["XADD", self.log_stream, "MAXLEN", "~", cap, "*", scoring_log.FIELD, entry]
+
+    def _requeue(self, batch: list[tuple[str, bytes, bytes]], why: str) -> None:
+        """Keep unwritten entries for the next flush (bounded): the scoring log must not lose a
+        decision because Redis blinked; past the bound they are dropped and counted."""
+        room = max(0, self.replay_capacity - len(self.pending_answers))
+        kept, dropped = batch[:room], len(batch) - min(room, len(batch))
+        self.pending_answers[:0] = kept
+        self._flush_soon.set()  # retried after the breaker's cool-down (see flush_answers)
+        if dropped:
+            LOG_DROPPED.inc(dropped)
+        log.warning("%d answer(s)/log entries not written yet (%s), %d dropped", len(batch), why,
+                    dropped)  # fmt: skip
 
     async def wait_for_answer(self, tx_id: str) -> bytes:
         deadline = time.monotonic() + self.duplicate_wait_s
@@ -250,8 +270,10 @@ class Scorer:
         txs: list[Txn],
         states: list[tuple[EntityState, EntityState]],
         degraded: bool,
-    ) -> list[bytes]:
+    ) -> list[tuple[bytes, bytes]]:
+        """Per payment: the JSON answer and its scoring-log entry."""
         started = time.perf_counter()
+        now = time.time()
         rows = [feature_vector(tx, c, t) for tx, (c, t) in zip(txs, states, strict=True)]
         after_features = time.perf_counter()
         _FEATURES.observe(after_features - started)
@@ -263,23 +285,27 @@ class Scorer:
             decision = model.decide(score, degraded)
             DECISIONS.labels(decision, "true" if degraded else "false").inc()
             SCORES.observe(score)
+            entry = scoring_log.encode(tx, row, score, decision, model.version, degraded, now)
             out.append(
-                orjson.dumps(
-                    {
-                        "transaction_id": tx.transaction_id,
-                        "score": round(score, 6),
-                        "decision": decision,
-                        "model_version": model.version,
-                        "reasons": [
-                            {
-                                "feature": r.feature,
-                                "value": r.value,
-                                "contribution": round(r.contribution, 6),
-                            }
-                            for r in reasons(row, c)
-                        ],
-                        "degraded": degraded,
-                    }
+                (
+                    orjson.dumps(
+                        {
+                            "transaction_id": tx.transaction_id,
+                            "score": round(score, 6),
+                            "decision": decision,
+                            "model_version": model.version,
+                            "reasons": [
+                                {
+                                    "feature": r.feature,
+                                    "value": r.value,
+                                    "contribution": round(r.contribution, 6),
+                                }
+                                for r in reasons(row, c)
+                            ],
+                            "degraded": degraded,
+                        }
+                    ),
+                    entry,
                 )
             )
         return out
@@ -293,13 +319,13 @@ class Scorer:
             txs[0].transaction_id,
         )
         answers = self._answer(model, txs, [(EMPTY, EMPTY)] * len(txs), degraded=True)
-        for tx, body in zip(txs, answers, strict=True):
+        for tx, (body, entry) in zip(txs, answers, strict=True):
             if len(self.replay) >= self.replay_capacity:
                 REPLAY_DROPPED.inc()
                 continue
-            self.replay.append((tx, body))
+            self.replay.append((tx, body, entry))
         REPLAY_PENDING.set(len(self.replay))
-        return answers
+        return [body for body, _ in answers]
 
     async def score(self, model: ScoringModel, txs: list[Txn]) -> list[bytes]:
         """JSON answers, in order, for payments of one request (one round trip for all)."""
@@ -328,9 +354,11 @@ class Scorer:
                 [(profiles[i].customer, profiles[i].terminal) for i in fresh],
                 degraded=False,
             )
-            for i, body in zip(fresh, bodies, strict=True):
+            queued = []
+            for i, (body, entry) in zip(fresh, bodies, strict=True):
                 answers[i] = body
-            self._store_answers([(txs[i].transaction_id, answers[i]) for i in fresh])  # type: ignore[misc]
+                queued.append((txs[i].transaction_id, body, entry))
+            self._store_answers(queued)
         by_id = {txs[i].transaction_id: answers[i] for i in fresh}
         for i, body in enumerate(answers):
             if body is None:
@@ -347,7 +375,8 @@ class Scorer:
         while self.replay and self.breaker.allows():
             items = [self.replay[i] for i in range(min(batch, len(self.replay)))]
             commands: list[list[Any]] = []
-            for tx, body in items:
+            for tx, body, entry in items:
+                commands.append(self._log_command(entry))
                 commands.append(
                     [
                         "SET",

@@ -42,3 +42,7 @@ MODEL_INFO = Gauge(
     multiprocess_mode="liveall",
 )
 MODEL_SWAPS = Counter("fraudops_scoring_model_swaps_total", "Model hot-swaps")
+LOG_DROPPED = Counter(
+    "fraudops_scoring_log_dropped_total",
+    "Scoring-log entries dropped because Redis stayed away longer than the buffer lasts",
+)

@@ -1,0 +1,78 @@
+"""The scoring log's record: what the scoring service decided, as it goes through a Redis Stream.
+
+The scoring service appends one entry per fresh decision (``XADD``, batched with the stored answers:
+no extra round trip on the hot path); the feedback service's consumer group moves entries into SQL
+and acknowledges them only after the commit, so an entry is never lost between the two (delivery
+is at least once; the SQL insert ignores a transaction already logged). The alerts service reads
+the same stream with its own group. Redis keeps the entries until the consumers take them: run it
+with AOF in production (``appendonly yes``) so a Redis restart keeps them too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from fraudops.schema import Txn
+
+FIELD = b"d"
+MAXLEN = 2_000_000  # approximate cap: a consumer down for days must not exhaust Redis memory
+
+
+def stream_key(prefix: str) -> str:
+    return f"{prefix}:log:scored"
+
+
+def encode(
+    tx: Txn,
+    features: list[Any],
+    score: float,
+    decision: str,
+    model_version: str,
+    degraded: bool,
+    scored_at: float,
+) -> bytes:
+    return orjson.dumps(
+        {
+            "transaction_id": tx.transaction_id,
+            "ts": tx.ts,
+            "customer_id": tx.customer_id,
+            "terminal_id": tx.terminal_id,
+            "amount_milli": tx.amount_milli,
+            "currency": tx.currency,
+            "mcc": tx.mcc,
+            "country": tx.country,
+            "channel": tx.channel,
+            "score": score,
+            "decision": decision,
+            "model_version": model_version,
+            "degraded": degraded,
+            "features": features,
+            "scored_at": scored_at,
+        }
+    )
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """A scoring-log entry as a ``scored_transactions`` row (ValueError/KeyError if malformed)."""
+    d = orjson.loads(raw)
+    return {
+        "transaction_id": str(d["transaction_id"]),
+        "timestamp": datetime.fromtimestamp(int(d["ts"]), UTC),
+        "customer_id": str(d["customer_id"]),
+        "terminal_id": str(d["terminal_id"]),
+        "amount": Decimal(int(d["amount_milli"])) / 1000,
+        "currency": d.get("currency"),
+        "mcc": d.get("mcc"),
+        "country": d.get("country"),
+        "channel": d.get("channel"),
+        "score": float(d["score"]),
+        "decision": str(d["decision"]),
+        "model_version": str(d["model_version"]),
+        "degraded": bool(d["degraded"]),
+        "features": orjson.dumps(d["features"]).decode(),
+        "scored_at": datetime.fromtimestamp(float(d["scored_at"]), UTC),
+    }

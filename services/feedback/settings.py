@@ -1,0 +1,24 @@
+"""Feedback service settings, from the environment (keys, secrets and URLs stay out of the repo)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FeedbackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FRAUDOPS_FEEDBACK_", extra="ignore")
+
+    # JSON list of {name, sha256, scopes}; scopes label:analyst, label:chargeback, labels:read
+    api_keys: str = Field(
+        default="[]",
+        validation_alias=AliasChoices("FRAUDOPS_FEEDBACK_API_KEYS", "FRAUDOPS_API_KEYS"),
+    )
+    # HS256 secret shared with the banking app's backend, which issues the in-app user tokens
+    token_secret: SecretStr | None = Field(default=None, min_length=32)
+    max_body_bytes: int = Field(default=16_384, gt=0)
+    # background work: scoring log -> SQL, effective labels -> Redis profiles
+    sync_every_s: float = Field(default=0.5, gt=0)
+    ingest_batch: int = Field(default=1000, ge=1)
+    consumer_group: str = "feedback"
+    redis_timeout_s: float = Field(default=1.0, gt=0)

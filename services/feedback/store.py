@@ -1,0 +1,141 @@
+"""Label rules: idempotent events, a kept history, and the effective label by precedence.
+
+Precedence (documented in docs/feedback.md): a chargeback beats an analyst's verdict, which beats
+the card holder's in-app answer; within one source the latest arrival wins. The same label from the
+same source as that source's latest event is the same label: it is not recorded twice.
+
+Each label is written in one database transaction that first locks the scored transaction's row
+(``FOR UPDATE`` on PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so concurrent
+posts for one payment are applied one after the other and none is lost or doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.feedback.db import EffectiveLabel, LabelEvent, ScoredTransaction
+
+PRECEDENCE = {"chargeback": 3, "analyst": 2, "in_app": 1}
+LABELS = ("fraud", "legit")
+
+
+class UnknownTransaction(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event: LabelEvent
+    created: bool  # False: the same label from this source was already the latest one
+    effective: EffectiveLabel
+    changed: bool  # the effective label changed (the profile store must hear of it)
+
+
+def effective_of(events: Iterable[LabelEvent]) -> LabelEvent | None:
+    """The event that decides: highest-precedence source, latest arrival (then id) within it."""
+    best: LabelEvent | None = None
+    for e in events:
+        if best is None or (PRECEDENCE[e.source], e.arrived_at, e.id) > (
+            PRECEDENCE[best.source],
+            best.arrived_at,
+            best.id,
+        ):
+            best = e
+    return best
+
+
+def lock_transaction(session: Session, transaction_id: str) -> ScoredTransaction:
+    stmt = select(ScoredTransaction).where(ScoredTransaction.transaction_id == transaction_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    scored = session.execute(stmt).scalar_one_or_none()
+    if scored is None:
+        raise UnknownTransaction(transaction_id)
+    return scored
+
+
+def record_label(
+    session: Session, transaction_id: str, label: str, source: str, actor: str, now: datetime
+) -> Recorded:
+    """Record one label event inside the caller's transaction (the caller commits)."""
+    if label not in LABELS or source not in PRECEDENCE:
+        raise ValueError(f"label {label!r} / source {source!r}")
+    lock_transaction(session, transaction_id)
+    events = list(
+        session.scalars(
+            select(LabelEvent)
+            .where(LabelEvent.transaction_id == transaction_id)
+            .order_by(LabelEvent.id)
+        )
+    )
+    same_source = [e for e in events if e.source == source]
+    latest = max(same_source, key=lambda e: (e.arrived_at, e.id)) if same_source else None
+    current = session.get(EffectiveLabel, transaction_id)
+    if latest is not None and latest.label == label and current is not None:
+        return Recorded(latest, False, current, False)
+    event = LabelEvent(
+        transaction_id=transaction_id, label=label, source=source, actor=actor, arrived_at=now
+    )
+    session.add(event)
+    session.flush()  # assigns the id
+    winner = effective_of([*events, event])
+    assert winner is not None
+    before = current.label if current is not None else None
+    if current is None:
+        current = EffectiveLabel(transaction_id=transaction_id, profile_label=None)
+        session.add(current)
+    current.label, current.source = winner.label, winner.source
+    current.event_id, current.arrived_at = winner.id, winner.arrived_at
+    return Recorded(event, True, current, current.label != before)
+
+
+def history(session: Session, transaction_id: str) -> list[LabelEvent]:
+    return list(
+        session.scalars(
+            select(LabelEvent)
+            .where(LabelEvent.transaction_id == transaction_id)
+            .order_by(LabelEvent.arrived_at, LabelEvent.id)
+        )
+    )
+
+
+def insert_scored(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Add scoring-log rows; a transaction already logged is kept as first logged. Returns the
+    number of rows sent (duplicates included: the log is delivered at least once)."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(ScoredTransaction).on_conflict_do_nothing(index_elements=["transaction_id"])
+    session.execute(stmt, rows)
+    return len(rows)
+
+
+def pending_profile_labels(session: Session, limit: int = 500) -> list[tuple[EffectiveLabel, Any]]:
+    """Effective labels the profile store has not heard yet, with their transactions."""
+    stmt = (
+        select(EffectiveLabel, ScoredTransaction)
+        .join(ScoredTransaction)
+        .where(
+            (EffectiveLabel.profile_label.is_(None))
+            | (EffectiveLabel.profile_label != EffectiveLabel.label)
+        )
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def labels_since(session: Session, since: datetime | None) -> int:
+    """Label events that arrived after ``since`` (all when None): the new-data trigger's count."""
+    stmt = select(func.count(LabelEvent.id))
+    if since is not None:
+        stmt = stmt.where(LabelEvent.arrived_at > since)
+    return int(session.scalar(stmt) or 0)
