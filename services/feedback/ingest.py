@@ -52,7 +52,8 @@ class ScoringLogIngestor:
         self._group_ready = True
 
     def drain(self, max_batches: int = 100) -> int:
-        """Store what the stream holds for this group now (own pending entries first)."""
+        """Store what the stream holds for this group now (abandoned and own pending entries
+        first); returns the entries taken (a repeated payment counts, its row is stored once)."""
         with self._lock:
             self._ensure_group()
             stored = self._claim_abandoned()

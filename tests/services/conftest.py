@@ -87,13 +87,13 @@ def auth(key: str) -> dict[str, str]:
 
 
 class Server:
-    """``fraudops serve scoring`` as a real process on a free port."""
+    """``fraudops serve <service>`` as a real process on a free port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, service: str = "scoring") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fraudops.cli", "serve", "scoring", "--port", str(self.port),
+            [sys.executable, "-m", "fraudops.cli", "serve", service, "--port", str(self.port),
              "--workers", str(workers)],
             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -105,7 +105,7 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("scoring server did not start")
+        raise RuntimeError(f"{service} server did not start")
 
     def stop(self) -> str:
         self.proc.terminate()
