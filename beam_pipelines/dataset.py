@@ -25,29 +25,54 @@ from fraudops.features import FINGERPRINT, contract_fields
 
 @dataclass(frozen=True)
 class DatasetJob:
-    history: str
+    """``history``/``labels``: a file pattern or several. ``label_delay_days``: the history's
+    own ``is_fraud`` becomes known that many days after each payment (None: only label files)."""
+
+    history: str | tuple[str, ...]
     out: Path
-    labels: str | None = None
+    labels: str | tuple[str, ...] | None = None
     label_delay_days: int | None = 7
     label_cutoff: int | None = None
     shards: int = 8
     parent: str | None = None
     command: str = ""
     dead_letter: str | None = None
+    extra_manifest: tuple[tuple[str, Any], ...] = ()  # e.g. the feedback export's counts
+
+    @property
+    def history_patterns(self) -> tuple[str, ...]:
+        return (self.history,) if isinstance(self.history, str) else tuple(self.history)
+
+    @property
+    def label_patterns(self) -> tuple[str, ...]:
+        if self.labels is None:
+            return ()
+        return (self.labels,) if isinstance(self.labels, str) else tuple(self.labels)
+
+
+def _read(p: beam.Pipeline, name: str, reader: type, patterns: tuple[str, ...]) -> tuple[Any, list]:
+    """Rows of every pattern (one PCollection) and their dead letters."""
+    outs = [
+        p | (name if len(patterns) == 1 else f"{name}{i}") >> reader(pattern)
+        for i, pattern in enumerate(patterns)
+    ]
+    rows = (
+        outs[0].rows if len(outs) == 1 else [o.rows for o in outs] | f"{name}All" >> beam.Flatten()
+    )
+    return rows, [o[DEAD_LETTER] for o in outs]
 
 
 def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> beam.PCollection:
-    history = p | "ReadHistory" >> ReadHistory(job.history)
-    inputs = {"history": history.rows}
-    dead = [history[DEAD_LETTER]]
-    if job.labels:
-        labels_in = p | "ReadLabels" >> ReadLabels(job.labels)
-        inputs["labels"] = labels_in.rows
-        dead.append(labels_in[DEAD_LETTER])
+    history, dead = _read(p, "ReadHistory", ReadHistory, job.history_patterns)
+    inputs = {"history": history}
+    if job.label_patterns:
+        inputs["labels"], label_dead = _read(p, "ReadLabels", ReadLabels, job.label_patterns)
+        dead += label_dead
     else:
         inputs["labels"] = p | "NoLabels" >> beam.Create([])
-    delay = None if job.labels else job.label_delay_days
-    rec = inputs | "Reconcile" >> ReconcileByTransaction(job.shards, delay, job.label_cutoff)
+    rec = inputs | "Reconcile" >> ReconcileByTransaction(
+        job.shards, job.label_delay_days, job.label_cutoff
+    )
     dead.append(rec[DEAD_LETTER])
     parts = {
         kind: (rec.transactions, rec.labels)
@@ -90,7 +115,9 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
         parts = [json.loads(line) for line in summary_file.read_text().splitlines() if line]
         summary_file.unlink()
         if not parts or sum(p["rows"] for p in parts) == 0:
-            raise datasets.DatasetError(f"{job.history}: no valid transactions, nothing to write")
+            raise datasets.DatasetError(
+                f"{', '.join(job.history_patterns)}: no valid transactions, nothing to write"
+            )
         summary = datasets.combine_summaries(parts)
         if summary["rows"] != expected:  # never publish a dataset the runner lost rows of
             raise datasets.DatasetError(
@@ -106,9 +133,15 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
             "parent": parent,
             **contract_fields(),
             "target": "is_fraud",
-            "labels": job.labels or f"history is_fraud, known {job.label_delay_days} days later",
+            "labels": _describe_labels(job),
             "label_cutoff": job.label_cutoff,
-            "history": job.history,
+            "history": job.history if isinstance(job.history, str) else list(job.history),
+            "inputs": {
+                "history": list(job.history_patterns),
+                "labels": list(job.label_patterns),
+                "label_delay_days": job.label_delay_days,
+            },
+            **dict(job.extra_manifest),
             "command": job.command,
         }
         version = datasets.publish(job.out, staging, manifest)
@@ -116,3 +149,10 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
     except BaseException:
         datasets.discard(staging)
         raise
+
+
+def _describe_labels(job: DatasetJob) -> str:
+    parts = list(job.label_patterns)
+    if job.label_delay_days is not None:
+        parts.append(f"history is_fraud, known {job.label_delay_days} days later")
+    return " + ".join(parts) or "none (every transaction legitimate)"

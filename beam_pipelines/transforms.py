@@ -89,39 +89,53 @@ class _Reconcile(beam.DoFn):
         yield txs
 
     def _labels(self, txs: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-        """Label events with their entities (and the unknown ids); sets the target on ``txs``."""
+        """Label events with their entities (and the unknown ids); sets the target on ``txs``.
+
+        Events are the label files' (as they arrived) plus, with a delay, the history's own
+        ``is_fraud`` known that many days after the payment; the latest arrival up to the cut-off
+        is a transaction's target, else its history ``is_fraud``, else legitimate.
+        """
+        frames, orphans = [], []
         if not raw.empty:
-            if self.label_cutoff is not None:
-                late = raw["arrival_ts"] > self.label_cutoff
-                self.late.inc(int(late.sum()))
-                raw = raw.loc[~late]
             entities = txs[["transaction_id", "customer_id", "terminal_id"]]
             merged = raw.merge(entities, on="transaction_id", how="left", indicator=True)
             orphan = merged["_merge"] == "left_only"
             self.orphans.inc(int(orphan.sum()))
-            labels = merged.loc[~orphan, LABEL_FRAME_COLUMNS]
-            latest = labels.sort_values(["arrival_ts"], kind="stable").drop_duplicates(
-                "transaction_id", keep="last"
-            )
-            target = txs["transaction_id"].map(latest.set_index("transaction_id")["is_fraud"])
-            txs["label_known"] = target.notna()
-            base = txs["is_fraud"] if "is_fraud" in txs.columns else 0
-            txs["is_fraud"] = target.fillna(base).astype("int8")
-            return labels.reset_index(drop=True), list(merged.loc[orphan, "transaction_id"])
-        txs["label_known"] = "is_fraud" in txs.columns
-        if self.label_delay_days is None or "is_fraud" not in txs.columns:
-            return pd.DataFrame(columns=LABEL_FRAME_COLUMNS), []
-        derived = fixed_delay_label_frame(txs, self.label_delay_days)
-        if self.label_cutoff is not None:
-            derived = derived.loc[derived["arrival_ts"] <= self.label_cutoff]
-        return derived.reset_index(drop=True), []
+            orphans = list(merged.loc[orphan, "transaction_id"])
+            frames.append(merged.loc[~orphan, LABEL_FRAME_COLUMNS])
+        truth = "is_fraud" in txs.columns
+        if self.label_delay_days is not None and truth:
+            frames.append(fixed_delay_label_frame(txs, self.label_delay_days))
+        frames = [f for f in frames if len(f)]
+        labels = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=LABEL_FRAME_COLUMNS)
+        )
+        if self.label_cutoff is not None and len(labels):
+            late = labels["arrival_ts"] > self.label_cutoff
+            self.late.inc(int(late.sum()))
+            labels = labels.loc[~late]
+        latest = labels.sort_values(["arrival_ts"], kind="stable").drop_duplicates(
+            "transaction_id", keep="last"
+        )
+        target = txs["transaction_id"].map(latest.set_index("transaction_id")["is_fraud"])
+        history_known = (
+            txs["is_fraud"].notna()
+            if truth and self.label_delay_days is not None
+            else pd.Series(False, index=txs.index)
+        )
+        txs["label_known"] = target.notna() | history_known
+        base = txs["is_fraud"] if truth else pd.Series(0, index=txs.index)
+        txs["is_fraud"] = target.fillna(base).fillna(0).astype("int8")
+        return labels.reset_index(drop=True), orphans
 
 
 class ReconcileByTransaction(beam.PTransform):  # type: ignore[misc]
     """History + label chunks -> per-shard transactions (main), labels ('labels'), dead letter.
 
-    Without a label file, fraud labels are derived from ``is_fraud`` arriving ``label_delay_days``
-    after the payment (the Handbook protocol); with one, its events are used as they arrived.
+    Label files' events are used as they arrived; with ``label_delay_days``, the history's own
+    ``is_fraud`` is known that many days after the payment too (the Handbook protocol).
     """
 
     def __init__(

@@ -17,10 +17,24 @@ PASSTHROUGH = True
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True)
     b = sub.add_parser("build", help="build the next dataset version")
-    b.add_argument("--history", required=True, help="file or glob: Parquet/CSV")
-    b.add_argument("--labels", help="label events (transaction_id, label, arrived_at)")
-    b.add_argument("--label-delay-days", type=int, default=7,
-                   help="without --labels: is_fraud is known N days later")  # fmt: skip
+    b.add_argument("--history", action="append", help="file or glob: Parquet/CSV (repeatable)")
+    b.add_argument(
+        "--labels",
+        action="append",
+        help="label events (transaction_id, label, arrived_at), repeatable",
+    )
+    b.add_argument(
+        "--label-delay-days",
+        type=int,
+        help="the history's is_fraud is known N days later (default 7 without --labels)",
+    )
+    b.add_argument(
+        "--feedback",
+        action="store_true",
+        help="the next version: the parent's inputs + the feedback database's scoring "
+        "log and labels (DATABASE_URL or --database-url)",
+    )
+    b.add_argument("--database-url", help="feedback database (default: DATABASE_URL)")
     b.add_argument("--label-cutoff", help="RFC 3339: labels arriving later are ignored")
     b.add_argument("--out", type=Path, default=Path("data/datasets"))
     b.add_argument("--parent", help="parent version (default: the latest under --out)")
@@ -58,18 +72,32 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fraudops dataset build: --label-cutoff: {exc}", file=sys.stderr)
         return 2
-    job = DatasetJob(
-        history=args.history,
-        out=args.out,
-        labels=args.labels,
-        label_delay_days=args.label_delay_days,
-        label_cutoff=cutoff,
-        shards=args.shards,
-        parent=args.parent,
-        command=shlex.join(["fraudops", *sys.argv[1:]]),
-        dead_letter=args.dead_letter,
-    )
+    command = shlex.join(["fraudops", *sys.argv[1:]])
     try:
+        if args.feedback:
+            from retraining.next_dataset import next_version_job
+
+            job = next_version_job(args.out, args.parent, args.database_url, cutoff, args.shards,
+                                   command, args.dead_letter)  # fmt: skip
+        else:
+            if not args.history:
+                print("fraudops dataset build: --history (or --feedback) is required",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            delay = args.label_delay_days
+            job = DatasetJob(
+                history=args.history[0] if len(args.history) == 1 else tuple(args.history),
+                out=args.out,
+                labels=None
+                if not args.labels
+                else (args.labels[0] if len(args.labels) == 1 else tuple(args.labels)),
+                label_delay_days=delay if delay is not None or args.labels else 7,
+                label_cutoff=cutoff,
+                shards=args.shards,
+                parent=args.parent,
+                command=command,
+                dead_letter=args.dead_letter,
+            )
         version, manifest, created = run_dataset(job, pipeline_options(args, args.passthrough))
     except datasets.DatasetError as exc:
         print(f"fraudops dataset build: {exc}", file=sys.stderr)
