@@ -24,7 +24,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models.commands.registry", "model registry: list / show / decisions"),
     "report": ("models.commands.report", "HTML report with plots for a model version"),
     "benchmark": ("models.commands.benchmark", "model quality: benchmark handbook --data PATH"),
-    "serve": ("services.commands.serve", "run a service: serve scoring [--port --workers]"),
+    "retrain": (
+        "retraining.commands.retrain",
+        "one retraining run: triggers, dataset, train, gate",
+    ),
+    "scheduler": ("retraining.commands.scheduler", "check the retraining triggers on a schedule"),
+    "serve": ("services.commands.serve", "run a service: serve scoring|feedback [--port ...]"),
     "keys": ("services.commands.keys", "API keys: keys new --name N --scopes score"),
     "bench": ("fraudops.commands.bench", "speed benchmarks: bench pipeline | bench core"),
 }

@@ -24,10 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from fraudops import datasets
-    from models import artifact
     from models.config import TrainConfig
     from models.registry import Registry
-    from models.training import TrainingError, check_dataset_contract, train_model
+    from models.trainer import train_version
+    from models.training import TrainingError
 
     try:
         cfg = TrainConfig.load(args.config)
@@ -39,22 +39,17 @@ def run(args: argparse.Namespace) -> int:
     version = args.dataset
     if version == "latest":
         version = datasets.latest_version(args.datasets)
+    command = shlex.join(["fraudops", *sys.argv[1:]])
     try:
         if version is None:
             raise datasets.DatasetError(f"no dataset version under {args.datasets}")
-        manifest = datasets.read_manifest(args.datasets, version)
-        check_dataset_contract(manifest)
-        frame = datasets.load_dataset(args.datasets, version)
         say = (lambda _msg: None) if args.quiet else None
-        result = train_model(frame, cfg, log=say)
+        model_version, result = train_version(
+            args.datasets, version, cfg, Registry(args.registry), command, say
+        )
     except (datasets.DatasetError, TrainingError) as exc:
         print(f"fraudops train: {exc}", file=sys.stderr)
         return 1
-    dataset = {**manifest, "root": str(args.datasets)}
-    command = shlex.join(["fraudops", *sys.argv[1:]])
-    model_version = artifact.save(
-        Registry(args.registry), result, dataset, cfg.model_dump(), command
-    )
     m = result.metrics
     if args.json:
         print(

@@ -1,0 +1,36 @@
+"""What an automatic retraining run needs to know: trigger thresholds, windows, gate, training."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.config import TrainConfig
+from models.triggers import TriggerConfig
+
+
+class RetrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    triggers: TriggerConfig = TriggerConfig()
+    drift_window_hours: float = Field(default=24.0, gt=0)  # recent scored payments for PSI
+    drift_max_rows: int = Field(default=50_000, ge=1)
+    performance_window_days: float = Field(default=7.0, gt=0)  # labelled decisions judged
+    tolerance: float = Field(default=0.01, ge=0)  # promotion gate: AP may drop this much
+    holdout_days: int = Field(default=7, ge=1)
+    train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig overrides
+
+    @classmethod
+    def load(cls, path: Path | None) -> RetrainConfig:
+        if path is None:
+            return cls()
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        return cls.model_validate(data)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.model_validate(self.train)
