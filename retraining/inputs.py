@@ -34,18 +34,20 @@ def production_manifest(registry: Registry) -> dict[str, Any] | None:
 
 
 def labels_cutoff_of(production: dict[str, Any] | None, datasets_root: Path) -> datetime | None:
-    """Labels after this are new to production: its dataset's label cut-off (else its birth)."""
+    """Feedback labels after this are new to production: its dataset's label cut-off; None (all
+    are new) when that dataset took no feedback; the model's birth if the dataset is gone."""
     if production is None:
         return None
     ds = production.get("dataset") or {}
     root = Path(ds.get("root") or datasets_root)
     try:
-        cutoff = datasets.read_manifest(root, ds["version"]).get("label_cutoff")
+        manifest = datasets.read_manifest(root, ds["version"])
     except (KeyError, datasets.DatasetError):
-        cutoff = None
-    if cutoff is not None:
-        return datetime.fromtimestamp(int(cutoff), UTC)
-    return datetime.fromisoformat(production["created_at"])
+        return datetime.fromisoformat(production["created_at"])
+    cutoff = manifest.get("label_cutoff")
+    if "feedback" not in manifest or cutoff is None:
+        return None
+    return datetime.fromtimestamp(int(cutoff), UTC)
 
 
 def gather(

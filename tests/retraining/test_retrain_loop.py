@@ -1,0 +1,121 @@
+"""A whole retraining loop through the real commands: the automatic triggers holding back and then
+firing on new labels, a better model promoted, a worse one refused, every run recorded."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from fraudops import datasets
+from fraudops.features import FEATURE_NAMES
+from fraudops.features.offline import labelled_feature_frame
+from fraudops.simulator import SimulationConfig, simulate
+from models import artifact
+from models.registry import Registry
+from services.feedback import migrate, store
+from services.feedback.db import make_engine, session_factory
+from tests.cli import run_cli
+from tests.models.conftest import FAST
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+WEAK = {**FAST, "iterations": 2, "depth": 1, "learning_rate": 0.01, "early_stopping_rounds": 1,
+        "imbalance_candidates": ["none"]}  # fmt: skip
+
+
+def write(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def cli(*args: str, ok: tuple[int, ...] = (0,)) -> str:
+    r = run_cli(*args, timeout=900)
+    assert r.returncode in ok, r.stderr[-4000:]
+    return r.stdout.strip()
+
+
+def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(tmp_path: Path) -> None:
+    history = simulate(SimulationConfig(customers=150, terminals=300, days=45, seed=11))
+    split = history["timestamp"].min() + pd.Timedelta(days=35)
+    past, live = history[history.timestamp < split], history[history.timestamp >= split]
+    past.to_parquet(tmp_path / "history.parquet", index=False)
+    ds, reg, db = tmp_path / "ds", tmp_path / "models", f"sqlite:///{tmp_path}/fb.db"
+    where = ["--datasets", str(ds), "--registry", str(reg)]
+    assert cli("dataset", "build", "--history", str(tmp_path / "history.parquet"),
+               "--out", str(ds)) == "v1"  # fmt: skip
+    # production starts as a weak model
+    assert cli("train", "--dataset", "v1", "--config", str(write(tmp_path / "weak.json", WEAK)),
+               *where) == "m1"  # fmt: skip
+    cli("promote", "m1", *where)
+
+    # production scored the live days: the scoring log and the chargebacks of its frauds
+    features = labelled_feature_frame(history).set_index("transaction_id").loc[live.transaction_id]
+    m1 = artifact.load(Registry(reg), "m1")
+    scores = m1.score(features.reset_index())
+    review = Registry(reg).manifest("m1")["thresholds"]["review"]
+    now = datetime.now(UTC)
+    engine = make_engine(db)
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    rows = []
+    for i, (tx, score) in enumerate(zip(live.itertuples(), scores, strict=True)):
+        rows.append({
+            "transaction_id": tx.transaction_id, "timestamp": tx.timestamp.to_pydatetime(),
+            "customer_id": tx.customer_id, "terminal_id": tx.terminal_id, "amount": tx.amount,
+            "currency": tx.currency, "mcc": tx.mcc, "country": tx.country, "channel": tx.channel,
+            "score": float(score), "decision": "review" if score >= review else "approve",
+            "model_version": "m1", "degraded": False,
+            "features": json.dumps(features.loc[tx.transaction_id, FEATURE_NAMES].tolist(),
+                                   default=str),
+            "scored_at": now - timedelta(hours=6) + timedelta(seconds=i),
+        })  # fmt: skip
+    frauds = live.loc[live.is_fraud == 1, "transaction_id"].tolist()
+    with sessions.begin() as s:
+        store.insert_scored(s, rows)
+        for i, tx in enumerate(frauds):
+            store.record_label(s, tx, "fraud", "chargeback", "cb",
+                               now - timedelta(hours=2) + timedelta(seconds=i))  # fmt: skip
+    engine.dispose()
+    assert len(frauds) >= 20
+    common = ["--database-url", db, *where]
+
+    # auto: fresh model, fewer new labels than asked for, no drift above 5 -> nothing runs
+    quiet = {"triggers": {"min_new_labels": len(frauds) + 1, "drift_psi": 5.0,
+                          "min_precision": 0.0, "min_recall": 0.0},
+             "train": FAST}  # fmt: skip
+    out = cli("retrain", "--trigger", "auto", "--config",
+              str(write(tmp_path / "quiet.json", quiet)), *common)  # fmt: skip
+    assert out == "skipped"
+    assert sorted(datasets.version_dirs(ds))[-1][1].name == "v1"  # nothing built
+
+    # auto with the new-labels trigger at the label count -> dataset v2, a better model promoted
+    fire = {**quiet, "triggers": {**quiet["triggers"], "min_new_labels": len(frauds)}}
+    out = cli("retrain", "--trigger", "auto", "--json", "--config",
+              str(write(tmp_path / "fire.json", fire)), *common)  # fmt: skip
+    run = json.loads(out)
+    fired = {t["name"]: t["fired"] for t in run["triggers"]}
+    assert fired == {"schedule": False, "new_labels": True, "drift": False, "performance": False}
+    assert run["dataset"]["version"] == "v2" and run["dataset"]["parent"] == "v1"
+    assert run["dataset"]["feedback"]["scored_transactions"] == len(live)
+    assert (run["outcome"], run["candidate"]["version"], run["production_after"]) == (
+        "promoted", "m2", "m2"
+    )  # fmt: skip
+    gate = run["gate"]["metrics"]
+    assert gate["candidate"]["average_precision"] > gate["production"]["average_precision"]
+
+    # on demand with a training config that makes a worse model -> refused, production stays
+    worse = {**quiet, "train": WEAK}
+    out = cli("retrain", "--trigger", "on-demand", "--json", "--config",
+              str(write(tmp_path / "worse.json", worse)), *common, ok=(1,))  # fmt: skip
+    run = json.loads(out)
+    assert (run["outcome"], run["candidate"]["version"], run["production_after"]) == (
+        "refused", "m3", "m2"
+    )  # fmt: skip
+    assert Registry(reg).aliases()["production"] == "m2"
+
+    listed = cli("retrain", "--list", "--registry", str(reg)).splitlines()
+    assert [line.split()[3] for line in listed] == ["skipped", "promoted", "refused"]
