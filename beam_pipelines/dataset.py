@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -26,18 +26,25 @@ from fraudops.features import FINGERPRINT, contract_fields
 @dataclass(frozen=True)
 class DatasetJob:
     """``history``/``labels``: a file pattern or several. ``label_delay_days``: the history's
-    own ``is_fraud`` becomes known that many days after each payment (None: only label files)."""
+    own ``is_fraud`` becomes known that many days after each payment (None: only label files;
+    "auto": 7 without label files, else None)."""
 
     history: str | tuple[str, ...]
     out: Path
     labels: str | tuple[str, ...] | None = None
-    label_delay_days: int | None = 7
+    label_delay_days: int | Literal["auto"] | None = "auto"
     label_cutoff: int | None = None
     shards: int = 8
     parent: str | None = None
     command: str = ""
     dead_letter: str | None = None
     extra_manifest: tuple[tuple[str, Any], ...] = ()  # e.g. the feedback export's counts
+
+    @property
+    def delay(self) -> int | None:
+        if self.label_delay_days == "auto":
+            return None if self.label_patterns else 7
+        return self.label_delay_days
 
     @property
     def history_patterns(self) -> tuple[str, ...]:
@@ -70,9 +77,7 @@ def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> b
         dead += label_dead
     else:
         inputs["labels"] = p | "NoLabels" >> beam.Create([])
-    rec = inputs | "Reconcile" >> ReconcileByTransaction(
-        job.shards, job.label_delay_days, job.label_cutoff
-    )
+    rec = inputs | "Reconcile" >> ReconcileByTransaction(job.shards, job.delay, job.label_cutoff)
     dead.append(rec[DEAD_LETTER])
     parts = {
         kind: (rec.transactions, rec.labels)
@@ -139,7 +144,7 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
             "inputs": {
                 "history": list(job.history_patterns),
                 "labels": list(job.label_patterns),
-                "label_delay_days": job.label_delay_days,
+                "label_delay_days": job.delay,
             },
             **dict(job.extra_manifest),
             "command": job.command,
@@ -153,6 +158,6 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
 
 def _describe_labels(job: DatasetJob) -> str:
     parts = list(job.label_patterns)
-    if job.label_delay_days is not None:
-        parts.append(f"history is_fraud, known {job.label_delay_days} days later")
+    if job.delay is not None:
+        parts.append(f"history is_fraud, known {job.delay} days later")
     return " + ".join(parts) or "none (every transaction legitimate)"

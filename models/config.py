@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Imbalance = Literal["none", "SqrtBalanced", "Balanced"]
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A TOML (``.toml``) or JSON file's content, for a pydantic config model."""
+    text = path.read_text()
+    data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a table/object at the top level")
+    return data
 
 
 class TrainConfig(BaseModel):
@@ -45,9 +54,7 @@ class TrainConfig(BaseModel):
     def load(cls, path: Path | None) -> TrainConfig:
         if path is None:
             return cls()
-        text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        return cls.model_validate(data)
+        return cls.model_validate(read_config_file(path))
 
     def catboost_params(self, imbalance: Imbalance) -> dict[str, object]:
         params: dict[str, object] = {

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.config import TrainConfig
+from models.config import TrainConfig, read_config_file
 from models.triggers import TriggerConfig
 
 
@@ -28,9 +26,7 @@ class RetrainConfig(BaseModel):
     def load(cls, path: Path | None) -> RetrainConfig:
         if path is None:
             return cls()
-        text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        return cls.model_validate(data)
+        return cls.model_validate(read_config_file(path))
 
     def train_config(self) -> TrainConfig:
         return TrainConfig.model_validate(self.train)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from beam_pipelines.commands import epoch
 from beam_pipelines.options import add_runner_arguments, pipeline_options
 
 PASSTHROUGH = True
+DATASETS = Path(os.environ.get("FRAUDOPS_DATASET_DIR", "data/datasets"))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,17 +38,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     b.add_argument("--database-url", help="feedback database (default: DATABASE_URL)")
     b.add_argument("--label-cutoff", help="RFC 3339: labels arriving later are ignored")
-    b.add_argument("--out", type=Path, default=Path("data/datasets"))
+    b.add_argument("--out", type=Path, default=DATASETS)
     b.add_argument("--parent", help="parent version (default: the latest under --out)")
     b.add_argument("--dead-letter", help="path prefix for rejected records (JSON lines)")
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
     add_runner_arguments(b)
     show = sub.add_parser("show", help="print a version's manifest")
     show.add_argument("version")
-    show.add_argument("--out", type=Path, default=Path("data/datasets"))
-    sub.add_parser("list", help="list versions").add_argument(
-        "--out", type=Path, default=Path("data/datasets")
-    )
+    show.add_argument("--out", type=Path, default=DATASETS)
+    sub.add_parser("list", help="list versions").add_argument("--out", type=Path, default=DATASETS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 labels=None
                 if not args.labels
                 else (args.labels[0] if len(args.labels) == 1 else tuple(args.labels)),
-                label_delay_days=delay if delay is not None or args.labels else 7,
+                label_delay_days="auto" if delay is None else delay,
                 label_cutoff=cutoff,
                 shards=args.shards,
                 parent=args.parent,

@@ -19,7 +19,7 @@ import orjson
 from fraudops.schema import Txn
 
 FIELD = b"d"
-MAXLEN = 2_000_000  # approximate cap: a consumer down for days must not exhaust Redis memory
+MAXLEN = 1_000_000  # approximate cap: a consumer down for days must not exhaust Redis memory
 
 
 def stream_key(prefix: str) -> str:

@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 import redis
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -28,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.settings import CoreSettings
+from services.common.app import service_app
 from services.common.auth import KeyRing
-from services.common.errors import validation_body
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
 from services.feedback import migrate, store, tokens
@@ -124,18 +123,13 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
             client.close()
             engine.dispose()
 
-    app = FastAPI(
-        title="fraudops feedback",
-        version="1",
-        description="Labels from card holders (in-app), chargeback feeds and analysts.",
-        lifespan=lifespan,
+    app = service_app(
+        "fraudops feedback",
+        "Labels from card holders (in-app), chargeback feeds and analysts.",
+        lifespan,
+        keys,
+        ERRORS,
     )
-    app.state.keys = keys
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        ERRORS.labels("invalid").inc()
-        return JSONResponse(validation_body(exc.errors()), status_code=422)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -11,13 +11,12 @@ from typing import Annotated, Any
 
 import redis.asyncio as aredis
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fraudops.schema import Transaction
 from models.runtime import ScoringModel
+from services.common.app import service_app
 from services.common.auth import ApiKey, KeyRing, require
-from services.common.errors import validation_body
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
 from services.scoring.coalesce import Coalescer
@@ -78,6 +77,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             settings.breaker_s,
             settings.replay_capacity,
             settings.duplicate_wait_ms / 1000,
+            settings.log_maxlen,
         )
         app.state.coalescer = Coalescer(app.state.scorer)
         writer = asyncio.create_task(app.state.scorer.write_answers())
@@ -99,18 +99,13 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             await app.state.scorer.replay_pending()
             await client.aclose()
 
-    app = FastAPI(
-        title="fraudops scoring",
-        version="1",
-        description="Scores card payments: approve / review / decline with reasons.",
-        lifespan=lifespan,
+    app = service_app(
+        "fraudops scoring",
+        "Scores card payments: approve / review / decline with reasons.",
+        lifespan,
+        keys,
+        ERRORS,
     )
-    app.state.keys = keys
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        ERRORS.labels("invalid").inc()
-        return JSONResponse(validation_body(exc.errors()), status_code=422)
 
     @app.post(
         "/v1/score",

@@ -34,9 +34,18 @@ from fraudops.profile_store.commands import tx_commands as store_tx_commands
 from fraudops.profile_store.layout import DAY, HOUR, MINUTE, bucket_field
 from fraudops.schema import Txn
 from fraudops.settings import CoreSettings
+from services.common import scoring_log
 
 SLO_P99_MS = 25.0
 RATES = (500, 1000, 2000)
+
+
+def scoring_log_size(client: Any, prefix: str) -> dict[str, Any]:
+    """How many decisions the scoring log holds and what one costs in Redis memory."""
+    key = scoring_log.stream_key(prefix)
+    n = int(client.xlen(key))
+    used = int(client.memory_usage(key, samples=0) or 0) if n else 0
+    return {"log_entries": n, "log_bytes_per_entry": round(used / n, 1) if n else None}
 
 
 def _profile(kind: str, rng: np.random.Generator, now: int, terminals: int) -> dict[str, int]:
@@ -288,6 +297,7 @@ def run(args: argparse.Namespace) -> None:
             runs.append({"target_rps": None, **r})
             say(_line(f"flat out c={conns:<3}:", r))
         results["rss_mb"] = worker_rss_mb(server.pid)
+        results |= scoring_log_size(client, cfg.prefix)
         # the highest rate any run sustained within the p99 objective
         within = [r for r in runs if r["p99_ms"] <= SLO_P99_MS and not r["errors"]]
         best = max(within, key=lambda r: r["rps"]) if within else None

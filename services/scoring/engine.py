@@ -105,6 +105,7 @@ class Scorer:
         breaker_s: float,
         replay_capacity: int,
         duplicate_wait_s: float,
+        log_maxlen: int = scoring_log.MAXLEN,
     ) -> None:
         self.redis = client
         self.cfg = cfg
@@ -113,6 +114,7 @@ class Scorer:
         self.replay: collections.deque[tuple[Txn, bytes, bytes]] = collections.deque()
         self.replay_capacity = replay_capacity
         self.duplicate_wait_s = duplicate_wait_s
+        self.log_maxlen = log_maxlen  # 0: no scoring log
         # (transaction id, answer, scoring-log entry) waiting for the writer
         self.pending_answers: list[tuple[str, bytes, bytes]] = []
         self.log_stream = scoring_log.stream_key(cfg.prefix)
@@ -218,7 +220,8 @@ class Scorer:
             commands: list[list[Any]] = []
             for t, body, entry in batch:
                 commands.append(["SET", answer_key(self.cfg, t), body, "EX", ttl])
-                commands.append(self._log_command(entry))
+                if entry:
+                    commands.append(self._log_command(entry))
             try:
                 async with asyncio.timeout(max(self.batch_budget_s, 1.0)):
                     replies = await self._send(commands)
@@ -233,7 +236,7 @@ class Scorer:
             _WRITE.observe(time.perf_counter() - started)
 
     def _log_command(self, entry: bytes) -> list[Any]:
-        cap = scoring_log.MAXLEN
+        cap = self.log_maxlen
         return ["XADD", self.log_stream, "MAXLEN", "~", cap, "*", scoring_log.FIELD, entry]
 
     def _requeue(self, batch: list[tuple[str, bytes, bytes]], why: str) -> None:
@@ -285,7 +288,11 @@ class Scorer:
             decision = model.decide(score, degraded)
             DECISIONS.labels(decision, "true" if degraded else "false").inc()
             SCORES.observe(score)
-            entry = scoring_log.encode(tx, row, score, decision, model.version, degraded, now)
+            entry = (
+                scoring_log.encode(tx, row, score, decision, model.version, degraded, now)
+                if self.log_maxlen
+                else b""
+            )
             out.append(
                 (
                     orjson.dumps(
@@ -376,7 +383,8 @@ class Scorer:
             items = [self.replay[i] for i in range(min(batch, len(self.replay)))]
             commands: list[list[Any]] = []
             for tx, body, entry in items:
-                commands.append(self._log_command(entry))
+                if entry:
+                    commands.append(self._log_command(entry))
                 commands.append(
                     [
                         "SET",

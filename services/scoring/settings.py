@@ -34,6 +34,9 @@ class ScoringSettings(BaseSettings):
     replay_capacity: int = Field(default=100_000, ge=0)
     # how long a concurrent duplicate waits for the first answer of the same transaction
     duplicate_wait_ms: float = Field(default=200.0, ge=0)
+    # the scoring log (Redis Stream for the feedback and alerts services): approximate cap on
+    # unconsumed entries (~0.8 KB each); 0 turns the log off
+    log_maxlen: int = Field(default=1_000_000, ge=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch: int = Field(default=1000, ge=1)
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
 from tests.feedback.conftest import SECRET, bearer, label, log_scored, user_token
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 OTHER_SECRET = "not-the-secret-but-as-long-as-a-real-one"
@@ -22,15 +23,6 @@ OTHER_SECRET = "not-the-secret-but-as-long-as-a-real-one"
 def fraud_known(redis_client: redis.Redis, cfg: StoreConfig, kind: str, entity: str) -> int:
     state = ProfileStore(redis_client, cfg).read_entity(kind, entity)  # type: ignore[arg-type]
     return state.window_sum("df", 0, 10**9)
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 def test_owner_labels_once_and_the_profiles_learn_it(
@@ -53,7 +45,7 @@ def test_owner_labels_once_and_the_profiles_learn_it(
     hist = feedback.get("/v1/feedback/t-1", headers=bearer(feedback.app_keys["analyst"]))
     assert [e["label"] for e in hist.json()["events"]] == ["fraud"]
     # the fraud is known to both entities' profiles, counted once
-    assert wait_for(lambda: fraud_known(redis_client, store_config, "terminal", "term-9") == 1)
+    assert wait_until(lambda: fraud_known(redis_client, store_config, "terminal", "term-9") == 1)
     assert fraud_known(redis_client, store_config, "customer", "cust-1") == 1
 
 
@@ -74,7 +66,7 @@ def test_precedence_chargeback_over_analyst_over_in_app(
         r = feedback.post("/v1/feedback", json=payload, headers=headers)
         assert r.status_code in (200, 201), r.text
         assert (r.json()["effective_label"], r.json()["effective_source"]) == (eff, eff_source)
-        assert wait_for(
+        assert wait_until(
             lambda k=known: fraud_known(redis_client, store_config, "terminal", "term-2") == k
         ), payload
     events = feedback.get("/v1/feedback/t-2", headers=bearer(keys["analyst"])).json()["events"]
@@ -168,4 +160,4 @@ def test_redis_down_keeps_the_label_and_catches_up(
         assert feedback.get("/readyz").json()["database"] is True
     finally:
         app.state.profile_sync.profiles.redis = real
-    assert wait_for(lambda: fraud_known(redis_client, store_config, "terminal", "term-5") == 1)
+    assert wait_until(lambda: fraud_known(redis_client, store_config, "terminal", "term-5") == 1)

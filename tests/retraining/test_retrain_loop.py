@@ -4,22 +4,27 @@ firing on new labels, a better model promoted, a worse one refused, every run re
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 from fraudops import datasets
 from fraudops.features import FEATURE_NAMES
 from fraudops.features.offline import labelled_feature_frame
+from fraudops.profile_store.commands import StoreConfig
 from fraudops.simulator import SimulationConfig, simulate
 from models import artifact
 from models.registry import Registry
 from services.feedback import migrate, store
 from services.feedback.db import make_engine, session_factory
+from services.scoring.app import create_app
 from tests.cli import run_cli
+from tests.conftest import TEST_REDIS_URL
 from tests.models.conftest import FAST
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -38,7 +43,9 @@ def cli(*args: str, ok: tuple[int, ...] = (0,)) -> str:
     return r.stdout.strip()
 
 
-def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(tmp_path: Path) -> None:
+def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(
+    tmp_path: Path, store_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     history = simulate(SimulationConfig(customers=150, terminals=300, days=45, seed=11))
     split = history["timestamp"].min() + pd.Timedelta(days=35)
     past, live = history[history.timestamp < split], history[history.timestamp >= split]
@@ -87,15 +94,26 @@ def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(tmp_path: P
     quiet = {"triggers": {"min_new_labels": len(frauds) + 1, "drift_psi": 5.0,
                           "min_precision": 0.0, "min_recall": 0.0},
              "train": FAST}  # fmt: skip
-    out = cli("retrain", "--trigger", "auto", "--config",
-              str(write(tmp_path / "quiet.json", quiet)), *common)  # fmt: skip
-    assert out == "skipped"
+    # (the scheduler's cron form: one automatic check)
+    cli("scheduler", "--once", "--config", str(write(tmp_path / "quiet.json", quiet)), *common)
+    assert "skipped" in cli("retrain", "--list", "--registry", str(reg))
     assert sorted(datasets.version_dirs(ds))[-1][1].name == "v1"  # nothing built
 
-    # auto with the new-labels trigger at the label count -> dataset v2, a better model promoted
-    fire = {**quiet, "triggers": {**quiet["triggers"], "min_new_labels": len(frauds)}}
-    out = cli("retrain", "--trigger", "auto", "--json", "--config",
-              str(write(tmp_path / "fire.json", fire)), *common)  # fmt: skip
+    # auto with the new-labels trigger at the label count -> dataset v2, a better model promoted,
+    # and a running scoring service switches to it by itself
+    for k, v in {"FRAUDOPS_MODEL_DIR": str(reg), "REDIS_URL": TEST_REDIS_URL,
+                 "FRAUDOPS_KEY_PREFIX": store_config.prefix,
+                 "FRAUDOPS_SCORING_MODEL_POLL_S": "0.2"}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+    with TestClient(create_app()) as scoring:
+        assert scoring.get("/readyz").json()["model_version"] == "m1"
+        fire = {**quiet, "triggers": {**quiet["triggers"], "min_new_labels": len(frauds)}}
+        out = cli("retrain", "--trigger", "auto", "--json", "--config",
+                  str(write(tmp_path / "fire.json", fire)), *common)  # fmt: skip
+        deadline = time.monotonic() + 10
+        while scoring.get("/readyz").json()["model_version"] != "m2":
+            assert time.monotonic() < deadline, "the scoring service kept m1"
+            time.sleep(0.1)
     run = json.loads(out)
     fired = {t["name"]: t["fired"] for t in run["triggers"]}
     assert fired == {"schedule": False, "new_labels": True, "drift": False, "performance": False}
@@ -119,3 +137,12 @@ def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(tmp_path: P
 
     listed = cli("retrain", "--list", "--registry", str(reg)).splitlines()
     assert [line.split()[3] for line in listed] == ["skipped", "promoted", "refused"]
+
+
+def test_runs_are_serialised(tmp_path: Path) -> None:
+    from retraining.config import RetrainConfig
+    from retraining.run import Paths, RunInProgress, _exclusive, retrain
+
+    paths = Paths(tmp_path / "ds", tmp_path / "models", f"sqlite:///{tmp_path}/fb.db")
+    with _exclusive(paths.registry), pytest.raises(RunInProgress):
+        retrain("on-demand", paths, RetrainConfig(), datetime.now(UTC), None)  # type: ignore[arg-type]

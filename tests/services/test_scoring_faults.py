@@ -18,6 +18,7 @@ from fraudops.profile_store.commands import StoreConfig
 from models.registry import Registry
 from tests.cli import run_cli
 from tests.services.conftest import PAYMENT, Server, auth, free_port
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,15 +77,6 @@ def own_redis() -> Iterator[RedisServer]:
     server = RedisServer(free_port())
     yield server
     server.proc.kill()
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_redis_down_then_hung_then_back(
