@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 
 from fraudops import datasets
-from fraudops.features import FEATURE_NAMES
 from models.registry import Registry
 from retraining.config import RetrainConfig
-from services.feedback import store
-from services.feedback.db import EffectiveLabel, ScoredTransaction, make_engine, session_factory
+from services.feedback import monitoring, store
+from services.feedback.db import make_engine, session_factory
 
 
 @dataclass
@@ -59,30 +56,15 @@ def gather(
     try:
         with session_factory(engine)() as session:
             count = store.labels_since(session, since)
-            recent_rows = session.execute(
-                select(ScoredTransaction.features, ScoredTransaction.score,
-                       ScoredTransaction.model_version)
-                .where(ScoredTransaction.scored_at > now - timedelta(hours=cfg.drift_window_hours))
-                .order_by(ScoredTransaction.scored_at.desc())
-                .limit(cfg.drift_max_rows)
-            ).all()  # fmt: skip
-            labelled = session.execute(
-                select(ScoredTransaction.decision, EffectiveLabel.label)
-                .join(EffectiveLabel)
-                .where(
-                    ScoredTransaction.scored_at > now - timedelta(days=cfg.performance_window_days)
-                )
-            ).all()
+            recent = monitoring.recent_scored(
+                session, now - timedelta(hours=cfg.drift_window_hours), cfg.drift_max_rows
+            )
+            decisions = monitoring.labelled_decisions(
+                session, now - timedelta(days=cfg.performance_window_days)
+            )
     finally:
         engine.dispose()
-    recent = pd.DataFrame([json.loads(r[0]) for r in recent_rows], columns=FEATURE_NAMES)
-    if production is not None:  # another model's scores say nothing about this one's drift
-        recent["score"] = [s if v == production["version"] else None
-                           for _, s, v in recent_rows]  # fmt: skip
-    decisions = pd.DataFrame(
-        {
-            "decision": [d for d, _ in labelled],
-            "is_fraud": [int(lab == "fraud") for _, lab in labelled],
-        }
+    version = production["version"] if production else None
+    return TriggerInputs(
+        production, count, since, monitoring.drift_frame(recent, version), decisions
     )
-    return TriggerInputs(production, count, since, recent, decisions)

@@ -10,6 +10,21 @@ pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if ! command -v redis-server >/dev/null; then
   apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
 fi
+# tests/ops checks the Prometheus/Alertmanager assets in docker/ with promtool and amtool; the
+# packages' init scripts may start the daemons on install: stop what this install started
+if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq </dev/null
+  apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager </dev/null >/dev/null
+  for svc in prometheus prometheus-alertmanager; do
+    if [ -x "/etc/init.d/$svc" ]; then "/etc/init.d/$svc" stop </dev/null >/dev/null 2>&1 || true; fi
+  done
+fi
+# the console's browser test drives Debian's Chromium (Playwright, no browser download)
+if ! command -v chromium >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium </dev/null >/dev/null
+fi
 if ! redis_up; then
   echo "starting redis-server on $REDIS_PORT"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no

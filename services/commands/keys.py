@@ -1,4 +1,5 @@
-"""``fraudops keys new --name N --scopes score``: a new API key and its hashed config entry."""
+"""``fraudops keys new --name N --scopes score``: a new API key and its hashed config entry;
+``fraudops keys analyst --username U`` (password on stdin): a console login entry."""
 
 from __future__ import annotations
 
@@ -14,11 +15,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     new.add_argument("--scopes", default="score", help="comma-separated, e.g. score,feedback")
     h = sub.add_parser("hash", help="the configured form (sha256) of an existing key (stdin)")
     h.set_defaults(stdin=True)
+    a = sub.add_parser("analyst", help="a console login: the password from stdin, the entry out")
+    a.add_argument("--username", required=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from services.common.auth import hash_key, new_key
 
+    if args.action == "analyst":
+        from services.alerts.analysts import hash_password
+
+        password = sys.stdin.readline().rstrip("\n")
+        if len(password) < 12:
+            print(
+                "fraudops keys analyst: the password needs at least 12 characters", file=sys.stderr
+            )
+            return 2
+        print(json.dumps({"username": args.username, "password_hash": hash_password(password)}))
+        return 0
     if args.action == "hash":
         print(hash_key(sys.stdin.readline().strip()))
         return 0

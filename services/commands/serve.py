@@ -11,6 +11,7 @@ import tempfile
 APPS = {
     "scoring": "services.scoring.app:create_app",
     "feedback": "services.feedback.app:create_app",
+    "alerts": "services.alerts.app:create_app",
 }
 
 

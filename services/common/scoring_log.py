@@ -34,6 +34,7 @@ def encode(
     model_version: str,
     degraded: bool,
     scored_at: float,
+    reasons: list[dict[str, Any]] | None = None,
 ) -> bytes:
     return orjson.dumps(
         {
@@ -51,6 +52,7 @@ def encode(
             "model_version": model_version,
             "degraded": degraded,
             "features": features,
+            "reasons": reasons or [],
             "scored_at": scored_at,
         }
     )

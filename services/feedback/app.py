@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import redis
@@ -31,10 +31,12 @@ from services.common.app import service_app
 from services.common.auth import KeyRing
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
-from services.feedback import migrate, store, tokens
-from services.feedback.db import LabelEvent, make_engine, session_factory, utcnow
+from services.common.worker import Worker
+from services.feedback import store, tokens
+from services.feedback.db import LabelEvent, make_engine, session_factory, upgrade, utcnow
 from services.feedback.ingest import ScoringLogIngestor
 from services.feedback.metrics import ERRORS, LABELS, REQUEST_SECONDS
+from services.feedback.monitoring import Monitor, MonitorConfig
 from services.feedback.profiles import ProfileLabelSync
 from services.feedback.schemas import (
     FeedbackRequest,
@@ -49,6 +51,7 @@ from services.feedback.settings import FeedbackSettings
 log = logging.getLogger("fraudops.feedback")
 _POST = REQUEST_SECONDS.labels("feedback")
 Clock = Callable[[], datetime]
+ACTOR = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 def _sessions(request: Request) -> sessionmaker[Session]:
@@ -60,32 +63,33 @@ Authorization = Annotated[str | None, Header()]
 
 
 def _event_out(e: LabelEvent) -> LabelEventOut:
-    return LabelEventOut(event_id=e.id, label=e.label, source=e.source, actor=e.actor,  # type: ignore[arg-type]
-                         arrived_at=e.arrived_at)  # fmt: skip
+    return LabelEventOut(
+        event_id=e.id,
+        label=e.label,
+        source=e.source,
+        actor=e.actor,  # type: ignore[arg-type]
+        arrived_at=e.arrived_at,
+    )
 
 
-class Background:
-    """One thread: scoring log -> SQL, then pending labels -> Redis, every ``every_s``."""
+def background_turn(ingestor: ScoringLogIngestor, sync: ProfileLabelSync, monitor: Monitor,
+                    monitor_every_s: float, clock: Clock) -> Callable[[], None]:  # fmt: skip
+    """One turn of the background thread: scoring log -> SQL, pending labels -> Redis, and the
+    model monitor every ``monitor_every_s``; each step fails alone (its dependency away)."""
+    next_monitor = [0.0]
 
-    def __init__(self, ingestor: ScoringLogIngestor, sync: ProfileLabelSync, every_s: float):
-        self.ingestor, self.sync, self.every_s = ingestor, sync, every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="feedback-sync", daemon=True)
+    def turn() -> None:
+        steps: list[Callable[[], object]] = [ingestor.drain, sync.run_once]
+        if time.monotonic() >= next_monitor[0]:
+            next_monitor[0] = time.monotonic() + monitor_every_s
+            steps.append(lambda: monitor.run_once(clock()))
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # retried next turn
+                log.warning("background step failed: %s", type(exc).__name__)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every_s):
-            for step in (self.ingestor.drain, self.sync.run_once):
-                try:
-                    step()
-                except Exception as exc:  # a dependency is down: retried next turn
-                    log.warning("background %s failed: %s", step.__qualname__, type(exc).__name__)
+    return turn
 
 
 def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) -> Any:
@@ -97,7 +101,7 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(core.database_url)
-        migrate.upgrade(engine)
+        upgrade(engine)
         sessions = session_factory(engine)
         client = redis.Redis.from_url(
             core.redis_url,
@@ -105,10 +109,30 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
             socket_connect_timeout=settings.redis_timeout_s,
         )
         consumer = f"{socket.gethostname()}-{os.getpid()}"
-        ingestor = ScoringLogIngestor(client, sessions, core.key_prefix, settings.consumer_group,
-                                      consumer, settings.ingest_batch)  # fmt: skip
+        ingestor = ScoringLogIngestor(
+            client,
+            sessions,
+            core.key_prefix,
+            settings.consumer_group,
+            consumer,
+            settings.ingest_batch,
+        )
         sync = ProfileLabelSync(ProfileStore(client, StoreConfig.from_settings(core)), sessions)
-        background = Background(ingestor, sync, settings.sync_every_s)
+        monitor = Monitor(
+            sessions,
+            settings.model_dir,
+            MonitorConfig(
+                timedelta(hours=settings.drift_window_hours),
+                quality_window=timedelta(days=settings.quality_window_days),
+            ),
+        )
+        background = Worker(
+            "feedback-sync",
+            background_turn(ingestor, sync, monitor, settings.monitor_every_s, clock),
+            settings.sync_every_s,
+            log,
+        )
+        app.state.monitor = monitor
         app.state.sessions, app.state.redis = sessions, client
         app.state.ingestor, app.state.profile_sync = ingestor, sync
         if not len(keys):
@@ -136,35 +160,52 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         ERRORS.labels("database").inc()
         log.warning("database error: %s", type(getattr(exc, "orig", exc)).__name__)
-        return JSONResponse({"detail": "database unavailable; nothing was stored, retry"},
-                            status_code=503, headers={"Retry-After": "1"})  # fmt: skip
+        return JSONResponse(
+            {"detail": "database unavailable; nothing was stored, retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
-    def caller(body: FeedbackRequest, authorization: str | None) -> tuple[str, str | None]:
-        """(actor, customer the caller may label for; None = any)."""
+    def caller(
+        body: FeedbackRequest, authorization: str | None, on_behalf: str | None
+    ) -> tuple[str, str | None]:
+        """(actor, customer the caller may label for; None = any). A key with the scope
+        ``label:on-behalf`` (the console) names the analyst it acts for: actor "key:analyst"."""
         if body.source != "in_app":
-            return keys.authorize(authorization, f"label:{body.source}").name, None
+            key = keys.authorize(authorization, f"label:{body.source}")
+            if on_behalf and "label:on-behalf" in key.scopes:
+                if not ACTOR.fullmatch(on_behalf):
+                    raise HTTPException(422, "X-Fraudops-Actor: 1-64 letters, digits, ._@-")
+                return f"{key.name}:{on_behalf}", None
+            return key.name, None
         if secret is None:
             raise HTTPException(503, "in-app labels are not enabled on this service")
         if not authorization or not authorization.startswith("Bearer "):
-            raise HTTPException(401, "in-app labels need 'Authorization: Bearer <user token>'",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            raise HTTPException(
+                401,
+                "in-app labels need 'Authorization: Bearer <user token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         try:
             customer = tokens.verify(secret, authorization[7:].strip(), clock())
         except tokens.TokenError as exc:
             ERRORS.labels("token").inc()
-            raise HTTPException(401, f"user token refused: {exc}",
-                                headers={"WWW-Authenticate": "Bearer"}) from None  # fmt: skip
+            raise HTTPException(
+                401, f"user token refused: {exc}", headers={"WWW-Authenticate": "Bearer"}
+            ) from None
         return f"customer:{customer}", customer
 
-    def record(sessions: sessionmaker[Session], body: FeedbackRequest, actor: str,
-               owner: str | None) -> store.Recorded:  # fmt: skip
+    def record(
+        sessions: sessionmaker[Session], body: FeedbackRequest, actor: str, owner: str | None
+    ) -> store.Recorded:
         with sessions.begin() as session:
             scored = store.lock_transaction(session, body.transaction_id)
             if owner is not None and scored.customer_id != owner:
                 ERRORS.labels("not_owner").inc()
                 raise HTTPException(403, "a customer may label only their own transactions")
-            return store.record_label(session, body.transaction_id, body.label, body.source,
-                                      actor, clock())  # fmt: skip
+            return store.record_label(
+                session, body.transaction_id, body.label, body.source, actor, clock()
+            )
 
     @app.post(
         "/v1/feedback",
@@ -180,10 +221,15 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
             503: {"description": "database unavailable (nothing stored; retry)"},
         },
     )
-    def feedback(body: FeedbackRequest, sessions: Sessions, request: Request,
-                 authorization: Authorization = None) -> JSONResponse:  # fmt: skip
+    def feedback(
+        body: FeedbackRequest,
+        sessions: Sessions,
+        request: Request,
+        authorization: Authorization = None,
+        x_fraudops_actor: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
         started = time.perf_counter()
-        actor, owner = caller(body, authorization)
+        actor, owner = caller(body, authorization, x_fraudops_actor)
         try:
             rec = record(sessions, body, actor, owner)
         except store.UnknownTransaction:
@@ -211,8 +257,9 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
         return JSONResponse(out.model_dump(mode="json"), status_code=201 if rec.created else 200)
 
     @app.get("/v1/feedback/{transaction_id}", response_model=LabelHistory)
-    def label_history(transaction_id: str, sessions: Sessions,
-                      authorization: Authorization = None) -> LabelHistory:  # fmt: skip
+    def label_history(
+        transaction_id: str, sessions: Sessions, authorization: Authorization = None
+    ) -> LabelHistory:
         key = keys.authenticate(authorization)
         if not key.scopes & {"labels:read", "label:analyst"}:
             raise HTTPException(403, f"API key '{key.name}' lacks the 'labels:read' scope")
@@ -225,6 +272,25 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
             effective_source=winner.source if winner else None,  # type: ignore[arg-type]
             events=[_event_out(e) for e in events],
         )
+
+    @app.get(
+        "/v1/monitoring",
+        responses={
+            401: {"description": "missing or unknown API key"},
+            403: {"description": "key without a monitoring scope"},
+        },
+    )
+    def monitoring(request: Request, authorization: Authorization = None) -> dict[str, Any]:
+        """Drift (PSI per feature and of the score), live precision/recall and decisions per
+        hour over the monitoring windows (recomputed when older than 5 seconds)."""
+        key = keys.authenticate(authorization)
+        if not key.scopes & {"labels:read", "label:analyst", "monitoring"}:
+            raise HTTPException(403, f"API key '{key.name}' lacks the 'monitoring' scope")
+        monitor: Monitor = request.app.state.monitor
+        last = monitor.last
+        if not last or (clock() - datetime.fromisoformat(last["at"])).total_seconds() > 5:
+            last = monitor.run_once(clock())
+        return last
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:

@@ -7,13 +7,13 @@ here mirror them (a test checks that the migrated schema and the models agree).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -21,34 +21,16 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
-    create_engine,
-    event,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common import db
+from services.common.db import UtcDateTime, make_engine, session_factory, utcnow
+
+__all__ = ["make_engine", "session_factory", "upgrade", "utcnow"]
 
 ID = String(128)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC on every backend (SQLite keeps no offset: values are stored as UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass an aware UTC datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -113,42 +95,6 @@ class EffectiveLabel(Base):
 Index("ix_labels_profile_pending", EffectiveLabel.profile_label, EffectiveLabel.label)
 
 
-def normalise_url(url: str) -> str:
-    """``postgresql://`` means psycopg 3 here (the driver the project installs)."""
-    u = make_url(url)
-    if u.drivername in ("postgresql", "postgres"):
-        u = u.set(drivername="postgresql+psycopg")
-    return u.render_as_string(hide_password=False)
-
-
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    url = normalise_url(url)
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time, no upgrade deadlock
-
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Any]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def upgrade(engine: Engine) -> None:
+    """Migrate to head (every service start does; concurrent starters wait on a lock)."""
+    db.upgrade(engine, Path(__file__).with_name("migrations"), "alembic_version", 7265321)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,3 +24,11 @@ class FeedbackSettings(BaseSettings):
     ingest_batch: int = Field(default=1000, ge=1)
     consumer_group: str = "feedback"
     redis_timeout_s: float = Field(default=1.0, gt=0)
+    # model monitoring: the production model's reference distributions come from the registry
+    model_dir: Path | None = Field(
+        default=Path("data/models"),
+        validation_alias=AliasChoices("FRAUDOPS_MODEL_DIR", "FRAUDOPS_FEEDBACK_MODEL_DIR"),
+    )
+    monitor_every_s: float = Field(default=30.0, gt=0)
+    drift_window_hours: float = Field(default=24.0, gt=0)
+    quality_window_days: float = Field(default=7.0, gt=0)

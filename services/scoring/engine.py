@@ -288,33 +288,24 @@ class Scorer:
             decision = model.decide(score, degraded)
             DECISIONS.labels(decision, "true" if degraded else "false").inc()
             SCORES.observe(score)
+            top = [
+                {"feature": r.feature, "value": r.value, "contribution": round(r.contribution, 6)}
+                for r in reasons(row, c)
+            ]
+            answer = {
+                "transaction_id": tx.transaction_id,
+                "score": round(score, 6),
+                "decision": decision,
+                "model_version": model.version,
+                "reasons": top,
+                "degraded": degraded,
+            }
             entry = (
-                scoring_log.encode(tx, row, score, decision, model.version, degraded, now)
+                scoring_log.encode(tx, row, score, decision, model.version, degraded, now, top)
                 if self.log_maxlen
                 else b""
             )
-            out.append(
-                (
-                    orjson.dumps(
-                        {
-                            "transaction_id": tx.transaction_id,
-                            "score": round(score, 6),
-                            "decision": decision,
-                            "model_version": model.version,
-                            "reasons": [
-                                {
-                                    "feature": r.feature,
-                                    "value": r.value,
-                                    "contribution": round(r.contribution, 6),
-                                }
-                                for r in reasons(row, c)
-                            ],
-                            "degraded": degraded,
-                        }
-                    ),
-                    entry,
-                )
-            )
+            out.append((orjson.dumps(answer), entry))
         return out
 
     def _degrade(self, model: ScoringModel, txs: list[Txn], reason: str) -> list[bytes]:

@@ -12,8 +12,8 @@ import pytest
 
 from fraudops import datasets
 from fraudops.simulator import SimulationConfig, simulate
-from services.feedback import migrate, store
-from services.feedback.db import make_engine, session_factory
+from services.feedback import store
+from services.feedback.db import make_engine, session_factory, upgrade
 from tests.cli import run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,7 +45,7 @@ def test_next_version_from_the_scoring_log_and_labels(tmp_path: Path) -> None:
     assert v1 == "v1"
 
     engine = make_engine(db)
-    migrate.upgrade(engine)
+    upgrade(engine)
     sessions = session_factory(engine)
     with sessions.begin() as s:
         store.insert_scored(s, [scored_row(tx) for tx in live.itertuples()])

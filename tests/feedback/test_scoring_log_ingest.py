@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 
 from fraudops.profile_store.commands import StoreConfig
 from services.common import scoring_log
-from services.feedback import migrate
-from services.feedback.db import ScoredTransaction, make_engine, session_factory
+from services.feedback.db import ScoredTransaction, make_engine, session_factory, upgrade
 from services.feedback.ingest import ScoringLogIngestor
 from tests.feedback.conftest import log_scored
 
@@ -21,7 +20,7 @@ def test_consumer_killed_mid_batch_then_another_takes_over(
     database_url: str, redis_client: redis.Redis, store_config: StoreConfig
 ) -> None:
     engine = make_engine(database_url)
-    migrate.upgrade(engine)
+    upgrade(engine)
     sessions = session_factory(engine)
     prefix, stream = store_config.prefix, scoring_log.stream_key(store_config.prefix)
     for i in range(25):

@@ -20,8 +20,8 @@ from fraudops.profile_store.commands import StoreConfig
 from fraudops.simulator import SimulationConfig, simulate
 from models import artifact
 from models.registry import Registry
-from services.feedback import migrate, store
-from services.feedback.db import make_engine, session_factory
+from services.feedback import store
+from services.feedback.db import make_engine, session_factory, upgrade
 from services.scoring.app import create_app
 from tests.cli import run_cli
 from tests.conftest import TEST_REDIS_URL
@@ -66,7 +66,7 @@ def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(
     review = Registry(reg).manifest("m1")["thresholds"]["review"]
     now = datetime.now(UTC)
     engine = make_engine(db)
-    migrate.upgrade(engine)
+    upgrade(engine)
     sessions = session_factory(engine)
     rows = []
     for i, (tx, score) in enumerate(zip(live.itertuples(), scores, strict=True)):

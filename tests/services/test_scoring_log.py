@@ -4,12 +4,15 @@ log, and the card holder can label their payment."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from fraudops.features import FEATURE_NAMES
 from services.feedback.db import ScoredTransaction
+from services.feedback.monitoring import Monitor
 from tests.feedback.conftest import (  # noqa: F401
     bearer,
     database_url,
@@ -54,3 +57,46 @@ def test_decisions_are_logged_once_and_can_be_labelled(
         features = json.loads(row.features)
         assert len(features) == len(FEATURE_NAMES)
         assert str(row.amount) == "42.500" and row.terminal_id == PAYMENT["terminal_id"]
+
+
+def test_monitoring_from_the_scoring_log(
+    client: TestClient,
+    feedback: TestClient,  # noqa: F811
+    keys: dict[str, str],
+    registry_dir: Path,
+) -> None:
+    """Drift against the production model's reference and live quality from labelled decisions,
+    as gauges and as the console's JSON."""
+    for i in range(40):
+        tx = {**PAYMENT, "transaction_id": f"mon-{i}", "customer_id": f"cust-{i % 5}",
+              "amount": f"{10 + 7 * i}.00"}  # fmt: skip
+        assert client.post("/v1/score", json=tx, headers=auth(keys["score"])).status_code == 200
+    analyst = bearer(feedback.app_keys["analyst"])  # type: ignore[attr-defined]
+    for i in range(4):
+        r = feedback.post("/v1/feedback", json=label(f"mon-{i}", "fraud", "analyst"),
+                          headers=analyst)  # fmt: skip
+        assert r.status_code == 201
+    feedback.app_ingest()  # type: ignore[attr-defined]
+    monitor = Monitor(feedback.app.api.state.sessions, registry_dir)  # type: ignore[attr-defined]
+    out = monitor.run_once(datetime.now(UTC))
+    assert out["model_version"] == "m1" and out["scored_rows"] == 40
+    assert set(out["psi"]) == set(FEATURE_NAMES) and out["score_psi"] is not None
+    # the window is far from the training data (one terminal, rising amounts): drift shows
+    assert max(out["psi"].values()) > 0.25
+    q = out["quality"]
+    assert q["labelled"] == 4 and q["frauds"] == 4
+    assert q["recall"] == sum(1 for i in range(4) if answers_flagged(client, keys, i)) / 4
+    assert sum(sum(h[d] for d in ("approve", "review", "decline")) for h in out["timeline"]) == 40
+    metrics = feedback.get("/metrics").text
+    assert "fraudops_model_feature_psi{" in metrics
+    assert "fraudops_model_live_recall" in metrics
+
+
+def answers_flagged(client: TestClient, keys: dict[str, str], i: int) -> bool:
+    """The stored answer of payment mon-i (a repeat answers the same) was review or decline."""
+    tx = {**PAYMENT, "transaction_id": f"mon-{i}", "customer_id": f"cust-{i % 5}",
+          "amount": f"{10 + 7 * i}.00"}  # fmt: skip
+    return (
+        client.post("/v1/score", json=tx, headers=auth(keys["score"])).json()["decision"]
+        != "approve"
+    )

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from services.feedback.db import ID, UtcDateTime
+from services.common.db import UtcDateTime
+from services.feedback.db import ID
 
 revision = "0001"
 down_revision = None

@@ -1,0 +1,179 @@
+"""FastAPI app of the alerts service: the scoring-log consumer (a background thread), the
+Alertmanager receiver and the console. The lifespan owns the database, Redis and the channels."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import httpx
+import redis
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
+from starlette.middleware.sessions import SessionMiddleware
+
+from fraudops.settings import CoreSettings
+from services.alerts import console
+from services.alerts.analysts import Analysts
+from services.alerts.channels import Message, channels_from
+from services.alerts.consumer import AlertConsumer
+from services.alerts.db import upgrade
+from services.alerts.metrics import ERRORS, OPERATIONAL
+from services.alerts.notify import Notifier
+from services.alerts.settings import AlertsSettings
+from services.common.app import service_app
+from services.common.auth import ApiKey, KeyRing, require
+from services.common.db import make_engine, session_factory, utcnow
+from services.common.limits import BodyLimit
+from services.common.metrics import metrics_response
+from services.common.worker import Worker
+
+log = logging.getLogger("fraudops.alerts")
+AlertmanagerKey = Annotated[ApiKey, Depends(require("alertmanager"))]
+
+
+class AmAlert(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    status: str = Field(pattern="^(firing|resolved)$")
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: str = ""
+    fingerprint: str = ""
+
+
+class AmWebhook(BaseModel):
+    """Alertmanager's webhook payload (version 4)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: str
+    alerts: list[AmAlert] = Field(max_length=1000)
+
+
+def operational_message(alert: AmAlert) -> Message:
+    name = alert.labels.get("alertname", "alert")
+    severity = alert.labels.get("severity", "ticket")
+    summary = alert.annotations.get("summary", "")
+    title = f"[{alert.status.upper()}] {name}" + (f": {summary}" if summary else "")
+    lines = [
+        alert.annotations.get("description", ""),
+        *(f"{k}={v}" for k, v in sorted(alert.labels.items())),
+    ]
+    key = f"am:{alert.fingerprint or name}:{alert.status}:{alert.startsAt}"
+    return Message(key[:200], title, tuple(x for x in lines if x), severity)
+
+
+def create_app(
+    settings: AlertsSettings | None = None, clock: Callable[[], datetime] = utcnow
+) -> Any:
+    settings = settings or AlertsSettings()
+    core = CoreSettings()
+    keys = KeyRing.from_json(settings.api_keys)
+    analysts = Analysts.from_json(settings.analysts)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(core.database_url)
+        upgrade(engine)
+        sessions = session_factory(engine)
+        client = redis.Redis.from_url(core.redis_url, socket_timeout=10, socket_connect_timeout=2)
+        channels = channels_from(settings)
+        notifier = Notifier(channels, sessions, client, core.key_prefix, settings, clock)
+        consumer = AlertConsumer(
+            client,
+            core.key_prefix,
+            f"{socket.gethostname()}-{os.getpid()}",
+            sessions,
+            notifier,
+            settings,
+            clock,
+            settings.public_url,
+        )
+        loop = Worker(
+            "alerts-consumer",
+            lambda: consumer.drain(max_batches=10, block_ms=settings.block_ms),
+            0.05,
+            log,
+        )
+        app.state.sessions, app.state.redis, app.state.notifier = sessions, client, notifier
+        app.state.consumer, app.state.clock = consumer, clock
+        app.state.http = httpx.Client(timeout=10)
+        if not channels:
+            log.warning(
+                "no channel configured (webhook_url, smtp_host + email_to): alerts are "
+                "stored for the console only"
+            )
+        loop.start()
+        try:
+            yield
+        finally:
+            loop.stop()
+            app.state.http.close()
+            client.close()
+            engine.dispose()
+
+    app = service_app(
+        "fraudops alerts",
+        "Alerts to the fraud team, the Alertmanager receiver and the console.",
+        lifespan,
+        keys,
+        ERRORS,
+    )
+    app.state.analysts = analysts
+    app.state.feedback_url = settings.feedback_url.rstrip("/")
+    app.state.feedback_key = (
+        settings.feedback_api_key.get_secret_value() if settings.feedback_api_key else None
+    )
+    if settings.session_secret is not None:
+        app.add_middleware(
+            SessionMiddleware,
+            secret_key=settings.session_secret.get_secret_value(),
+            session_cookie="fraudops_console",
+            max_age=settings.session_max_age_s,
+            same_site="strict",
+            https_only=settings.secure_cookies,
+        )
+        app.include_router(console.router)
+    else:
+        log.warning("FRAUDOPS_ALERTS_SESSION_SECRET unset: the console is off")
+
+    @app.post("/v1/alertmanager", responses={401: {}, 403: {}, 422: {}})
+    def alertmanager(payload: AmWebhook, request: Request, _key: AlertmanagerKey) -> dict[str, Any]:
+        """Operational alerts from Alertmanager, routed to the same channels (each firing or
+        resolution of an alert is delivered once per channel)."""
+        notifier: Notifier = request.app.state.notifier
+        out = {}
+        for alert in payload.alerts:
+            OPERATIONAL.labels(alert.status).inc()
+            message = operational_message(alert)
+            out[message.key] = notifier.send(message)
+        return {"delivered": out}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz(request: Request) -> JSONResponse:
+        db_ok = redis_ok = False
+        with contextlib.suppress(Exception), request.app.state.sessions() as s:
+            db_ok = s.execute(text("SELECT 1")).scalar() == 1
+        with contextlib.suppress(Exception):
+            redis_ok = bool(request.app.state.redis.ping())
+        ready = db_ok and redis_ok
+        return JSONResponse(
+            {"ready": ready, "database": db_ok, "redis": redis_ok},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return metrics_response()
+
+    return BodyLimit(app, settings.max_body_bytes)

@@ -1,0 +1,74 @@
+"""The alerts service's tables: the alert queue the console shows, and one row per delivery to a
+channel (what makes a restarted consumer skip what it already sent)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common import db
+
+ID = String(128)
+BIGID = BigInteger().with_variant(Integer, "sqlite")
+VERSION_TABLE = "alembic_version_alerts"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BIGID, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(ID, unique=True)
+    customer_id: Mapped[str] = mapped_column(ID, index=True)
+    terminal_id: Mapped[str] = mapped_column(ID, index=True)
+    timestamp: Mapped[datetime] = mapped_column(db.UtcDateTime)
+    amount: Mapped[Any] = mapped_column(Numeric(18, 3))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    score: Mapped[float] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(16))
+    model_version: Mapped[str] = mapped_column(String(32))
+    reasons: Mapped[str] = mapped_column(Text)  # JSON [{feature, value, contribution}]
+    features: Mapped[str] = mapped_column(Text)  # JSON list in the model's feature order
+    tags: Mapped[str] = mapped_column(String(256))  # comma-separated
+    severity: Mapped[str] = mapped_column(String(8))
+    grouped_with: Mapped[int | None] = mapped_column(BIGID)  # deduplicated into that alert
+    created_at: Mapped[datetime] = mapped_column(db.UtcDateTime, index=True)
+    status: Mapped[str] = mapped_column(String(8), index=True)  # open | fraud | legit
+    labelled_by: Mapped[str | None] = mapped_column(String(128))
+    labelled_at: Mapped[datetime | None] = mapped_column(db.UtcDateTime)
+
+
+class Delivery(Base):
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("alert_key", "channel"),)
+
+    id: Mapped[int] = mapped_column(BIGID, primary_key=True, autoincrement=True)
+    alert_key: Mapped[str] = mapped_column(String(200))  # "tx:<id>" or "am:<fingerprint>:<status>"
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(8))  # sent | dead
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(db.UtcDateTime)
+
+
+def upgrade(engine: Engine) -> None:
+    db.upgrade(engine, Path(__file__).with_name("migrations"), VERSION_TABLE, 7265322)
