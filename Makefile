@@ -4,7 +4,7 @@ comma := ,
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,pipelines,train,scoring,feedback,alerts
+EXTRAS ?= dev,pipelines,train,scoring,feedback,alerts,demo
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: setup test test-fast lint format bench benchmark-handbook demo services clean
@@ -45,11 +45,8 @@ benchmark-handbook: setup  ## model quality under the Handbook protocols (about 
 	  --start-date 2018-04-01 --seed 0 --out data/handbook.parquet --format handbook
 	$(VENV)/bin/fraudops benchmark handbook --data data/handbook.parquet
 
-demo: setup
-	@echo "make demo: the full loop lands with issue 8; for now it simulates a history" \
-	  "and checks it."
-	$(VENV)/bin/fraudops simulate --customers 500 --terminals 1000 --days 30 --out data/demo.parquet
-	$(VENV)/bin/fraudops validate data/demo.parquet
+demo: setup  ## the whole loop: embedded Redis (unless REDIS_URL), SQLite, three services
+	$(VENV)/bin/fraudops demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

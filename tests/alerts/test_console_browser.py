@@ -104,7 +104,6 @@ def test_analyst_logs_in_opens_an_alert_and_labels_it(
             ("analyst", "fraud", "console:ana")
         ]
     finally:
-        if alerts is not None:
-            out = alerts.stop()
-            assert "Traceback" not in out, out[-3000:]
+        out = alerts.stop() if alerts is not None else ""
         feedback.stop()
+    assert "Traceback" not in out, out[-3000:]
