@@ -45,7 +45,10 @@ benchmark-handbook: setup  ## model quality under the Handbook protocols (about 
 	  --start-date 2018-04-01 --seed 0 --out data/handbook.parquet --format handbook
 	$(VENV)/bin/fraudops benchmark handbook --data data/handbook.parquet
 
-demo: setup  ## the whole loop: embedded Redis (unless REDIS_URL), SQLite, three services
+DEMO_EXTRAS := pipelines,train,scoring,feedback,alerts,demo
+
+demo:  ## the whole loop: embedded Redis (unless REDIS_URL), SQLite, three services
+	$(MAKE) setup EXTRAS=$(DEMO_EXTRAS)
 	$(VENV)/bin/fraudops demo $(DEMO_ARGS)
 
 clean:

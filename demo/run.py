@@ -38,7 +38,7 @@ class DemoConfig:
     history_days: int = 90
     replay_days: int = 7
     seed: int = 0
-    concurrency: int = 16
+    concurrency: int = 4
     answer_rate: float = 0.9
     keep_running: bool = False
 
@@ -97,7 +97,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "depth": 6,
         "progress_every": 0,
         "imbalance_candidates": ["none", "SqrtBalanced"],
-        "review_budget_per_day": 40,
+        "review_budget_per_day": 150,
     }
     embedded: EmbeddedRedis | None = None
     services: list[Service] = []
