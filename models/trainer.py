@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fraudops import datasets
-from models import artifact
+from models import artifact, data_gate
 from models.config import TrainConfig
 from models.registry import Registry
-from models.training import TrainResult, check_dataset_contract, train_model
+from models.training import TrainingError, TrainResult, check_dataset_contract, train_model
 
 
 def train_version(
@@ -24,6 +24,9 @@ def train_version(
     """(model version registered as candidate, training result); DatasetError/TrainingError."""
     manifest = datasets.read_manifest(datasets_root, version)
     check_dataset_contract(manifest)
+    report = data_gate.verdict(datasets_root, version)
+    if report is not None and not report["valid"]:
+        raise TrainingError(f"dataset {version} failed validation:\n{data_gate.explain(report)}")
     frame = datasets.load_dataset(datasets_root, version)
     result = train_model(frame, cfg, log=say)
     dataset = {**manifest, "root": str(datasets_root)}

@@ -21,6 +21,7 @@ class RetrainConfig(BaseModel):
     tolerance: float = Field(default=0.01, ge=0)  # promotion gate: AP may drop this much
     holdout_days: int = Field(default=7, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig overrides
+    expectations: Path | None = None  # the data gate's TOML (default models/expectations.toml)
 
     @classmethod
     def load(cls, path: Path | None) -> RetrainConfig:

@@ -25,7 +25,7 @@ from typing import Any
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.dataset import run_dataset
-from models import triggers
+from models import data_gate, triggers
 from models.gate import promote
 from models.registry import Registry
 from models.trainer import train_version
@@ -60,6 +60,19 @@ def _exclusive(registry: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def notify_fraud_team(title: str, body: str, run_id: str) -> dict[str, str]:
+    """Tell the fraud team through the alerts service's channels (its FRAUDOPS_ALERTS_* settings:
+    webhook, email); without a channel configured the run record and the log say it."""
+    from services.alerts.channels import Message, channels_from, deliver
+    from services.alerts.settings import AlertsSettings
+
+    s = AlertsSettings()
+    message = Message(f"retrain:{run_id}", title, tuple(body.splitlines()), "ticket")
+    return {ch.name: "sent" if deliver(ch, message, s.max_attempts, s.backoff_s,
+                                       s.backoff_max_s)[0] else "failed"
+            for ch in channels_from(s)}  # fmt: skip
 
 
 def record_run(registry: Path, record: dict[str, Any]) -> None:
@@ -140,7 +153,23 @@ def _run(
     record["dataset"] = {"version": dataset, "created": created, "parent": manifest.get("parent"),
                          "rows": manifest["rows"], "frauds": manifest["frauds"],
                          "feedback": manifest.get("feedback")}  # fmt: skip
-    say(f"dataset {dataset} ({manifest['rows']:,} rows); training")
+    report = data_gate.validate_version(
+        paths.datasets, dataset, data_gate.load_expectations(cfg.expectations)
+    )
+    record["validation"] = {
+        "valid": report["valid"],
+        "failed": [c for c in report["checks"] if not c["passed"]],
+    }
+    if not report["valid"]:
+        record["outcome"] = "blocked"
+        say(data_gate.explain(report))
+        notify_fraud_team(
+            f"dataset {dataset} failed validation: retraining stopped",
+            data_gate.explain(report),
+            record["run"],
+        )
+        return
+    say(f"dataset {dataset} ({manifest['rows']:,} rows) valid; training")
     candidate, result = train_version(paths.datasets, dataset, cfg.train_config(), registry,
                                       command or "fraudops retrain", say)  # fmt: skip
     record["candidate"] = {"version": candidate, "validation": result.metrics}

@@ -43,6 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--dead-letter", help="path prefix for rejected records (JSON lines)")
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
     add_runner_arguments(b)
+    v = sub.add_parser("validate", help="the data validation gate on a version (exit 1: invalid)")
+    v.add_argument("version")
+    v.add_argument("--out", type=Path, default=DATASETS)
+    v.add_argument("--expectations", type=Path, help="TOML (default: models/expectations.toml)")
+    v.add_argument("--json", action="store_true")
     show = sub.add_parser("show", help="print a version's manifest")
     show.add_argument("version")
     show.add_argument("--out", type=Path, default=DATASETS)
@@ -58,6 +63,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path.name:<6} {m['rows']:>10,} rows  {m['frauds'] or 0:>8,} frauds  "
                   f"parent={m['parent']}  {m['created_at']}")  # fmt: skip
         return 0
+    if args.action == "validate":
+        from models import data_gate
+
+        try:
+            exp = data_gate.load_expectations(args.expectations)
+            report = data_gate.validate_version(args.out, args.version, exp)
+        except (datasets.DatasetError, OSError, ValueError) as exc:
+            print(f"fraudops dataset validate: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(report, indent=2) if args.json else data_gate.explain(report))
+        return 0 if report["valid"] else 1
     if args.action == "show":
         try:
             print(json.dumps(datasets.read_manifest(args.out, args.version), indent=2))

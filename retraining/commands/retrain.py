@@ -59,4 +59,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(record, indent=2, default=str))
     else:
         print(record["outcome"])
-    return 0 if record["outcome"] in ("promoted", "skipped") else 1
+    return 0 if record["outcome"] in ("promoted", "skipped") else 1  # refused, blocked: 1

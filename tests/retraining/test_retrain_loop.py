@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,12 @@ from fraudops.features import FEATURE_NAMES
 from fraudops.features.offline import labelled_feature_frame
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.simulator import SimulationConfig, simulate
-from models import artifact
+from models import artifact, data_gate
 from models.registry import Registry
 from services.feedback import store
 from services.feedback.db import make_engine, session_factory, upgrade
 from services.scoring.app import create_app
+from tests.alerts.receivers import WebhookReceiver
 from tests.cli import run_cli
 from tests.conftest import TEST_REDIS_URL
 from tests.models.conftest import FAST
@@ -46,7 +47,23 @@ def cli(*args: str, ok: tuple[int, ...] = (0,)) -> str:
 def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(
     tmp_path: Path, store_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    history = simulate(SimulationConfig(customers=150, terminals=300, days=45, seed=11))
+    # payments of the last 45 days: the labels arriving now are days, not years, late
+    history = simulate(
+        SimulationConfig(
+            customers=150,
+            terminals=300,
+            days=45,
+            seed=11,
+            start_date=date.today() - timedelta(days=46),
+        )
+    )
+    # this small population is ~20 % fraud: the gate's band is widened for it
+    relaxed = tmp_path / "relaxed.toml"
+    relaxed.write_text(
+        data_gate.EXPECTATIONS.read_text().replace(
+            "fraud_rate = [0.0005, 0.15]", "fraud_rate = [0.001, 0.3]"
+        )
+    )
     split = history["timestamp"].min() + pd.Timedelta(days=35)
     past, live = history[history.timestamp < split], history[history.timestamp >= split]
     past.to_parquet(tmp_path / "history.parquet", index=False)
@@ -93,7 +110,7 @@ def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(
     # auto: fresh model, fewer new labels than asked for, no drift above 5 -> nothing runs
     quiet = {"triggers": {"min_new_labels": len(frauds) + 1, "drift_psi": 5.0,
                           "min_precision": 0.0, "min_recall": 0.0},
-             "train": FAST}  # fmt: skip
+             "train": FAST, "expectations": str(relaxed)}  # fmt: skip
     # (the scheduler's cron form: one automatic check)
     cli("scheduler", "--once", "--config", str(write(tmp_path / "quiet.json", quiet)), *common)
     assert "skipped" in cli("retrain", "--list", "--registry", str(reg))
@@ -135,8 +152,38 @@ def test_triggers_then_promote_a_better_model_and_refuse_a_worse_one(
     )  # fmt: skip
     assert Registry(reg).aliases()["production"] == "m2"
 
+    # a new dataset version that fails the data gate stops the run and tells the fraud team
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        data_gate.EXPECTATIONS.read_text().replace(
+            "fraud_rate = [0.0005, 0.15]", "fraud_rate = [0.5, 0.9]"
+        )
+    )
+    hook = WebhookReceiver()
+    try:
+        r = run_cli(
+            "retrain",
+            "--trigger",
+            "on-demand",
+            "--json",
+            "--config",
+            str(write(tmp_path / "gated.json", {**quiet, "expectations": str(strict)})),
+            *common,
+            env={"FRAUDOPS_ALERTS_WEBHOOK_URL": hook.url},
+            timeout=900,
+        )
+    finally:
+        hook.close()
+    assert r.returncode == 1, r.stderr[-3000:]
+    run = json.loads(r.stdout)
+    assert run["outcome"] == "blocked" and "candidate" not in run
+    assert [c["name"] for c in run["validation"]["failed"]] == ["fraud_rate"]
+    assert hook.delivered == {f"retrain:{run['run']}": 1}
+    assert "failed validation" in hook.bodies[0]["text"]
+    assert Registry(reg).aliases()["production"] == "m2"
+
     listed = cli("retrain", "--list", "--registry", str(reg)).splitlines()
-    assert [line.split()[3] for line in listed] == ["skipped", "promoted", "refused"]
+    assert [line.split()[3] for line in listed] == ["skipped", "promoted", "refused", "blocked"]
 
 
 def test_runs_are_serialised(tmp_path: Path) -> None:
