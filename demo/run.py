@@ -247,9 +247,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                 options,
                 "fraudops demo",
             )
-            console.print(
-                f"    {run['candidate']['version']}: {run['outcome']} — {run['gate']['reason']}"
-            )
+            if run["outcome"] == "blocked":
+                console.print("    dataset v2 failed the data validation gate: no training")
+            else:
+                console.print(
+                    f"    {run['candidate']['version']}: {run['outcome']} — {run['gate']['reason']}"
+                )
         serving = _wait_serving(scoring.url, registry.aliases().get("production"))
 
         summary = _summary(
@@ -339,7 +342,7 @@ def _summary(
         "labels_accepted": int(statuses.isin([200, 201]).sum()),
         "models": {
             "first": first,
-            "candidate": run["candidate"]["version"],
+            "candidate": (run.get("candidate") or {}).get("version"),
             "outcome": run["outcome"],
             "serving": serving,
         },

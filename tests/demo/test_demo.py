@@ -28,11 +28,11 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
             "--workdir",
             str(work),
             "--customers",
-            "150",
-            "--terminals",
             "300",
+            "--terminals",
+            "600",
             "--history-days",
-            "45",
+            "36",
             "--replay-days",
             "3",
         ],
@@ -47,6 +47,7 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
     assert sum(s["decisions"].values()) == s["transactions"]
     assert s["labels_sent"] > 0 and s["labels_accepted"] == s["labels_sent"]
     assert s["datasets"] == ["v1", "v2"]
+    assert s["models"]["outcome"] in ("promoted", "refused")  # v2 passed the data gate
     production = Registry(work / "models").aliases()["production"]
     assert s["models"]["serving"] == production  # the running service hot-swapped (or kept m1)
     assert production == (
