@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "scheduler": ("retraining.commands.scheduler", "check the retraining triggers on a schedule"),
     "serve": ("services.commands.serve", "run a service: serve scoring|feedback [--port ...]"),
+    "explain": (
+        "services.commands.explain",
+        "decision audit of a transaction: score, reasons, features",
+    ),
     "keys": ("services.commands.keys", "API keys: keys new --name N --scopes score"),
     "demo": ("demo.commands.demo", "the whole loop on this machine, ending with a summary"),
     "bench": ("fraudops.commands.bench", "speed benchmarks: bench pipeline | bench core"),

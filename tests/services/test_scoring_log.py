@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from fraudops.features import FEATURE_NAMES
 from services.feedback.db import ScoredTransaction
 from services.feedback.monitoring import Monitor
+from tests.cli import run_cli
 from tests.feedback.conftest import (  # noqa: F401
     bearer,
     database_url,
@@ -100,3 +101,43 @@ def answers_flagged(client: TestClient, keys: dict[str, str], i: int) -> bool:
         client.post("/v1/score", json=tx, headers=auth(keys["score"])).json()["decision"]
         != "approve"
     )
+
+
+def test_decision_audit_reproduces_the_answer(
+    client: TestClient,
+    feedback: TestClient,  # noqa: F811
+    keys: dict[str, str],
+    registry_dir: Path,
+    database_url: str,  # noqa: F811
+) -> None:
+    tx = {**PAYMENT, "transaction_id": "audit-1", "customer_id": "cust-a"}
+    answer = client.post("/v1/score", json=tx, headers=auth(keys["score"])).json()
+    r = feedback.post(
+        "/v1/feedback",
+        json=label("audit-1", "fraud", "analyst"),
+        headers=bearer(feedback.app_keys["analyst"]),
+    )  # type: ignore[attr-defined]
+    assert r.status_code == 201
+    out = run_cli(
+        "explain",
+        "audit-1",
+        "--json",
+        "--database-url",
+        database_url,
+        "--registry",
+        str(registry_dir),
+    )
+    assert out.returncode == 0, out.stderr
+    audit = json.loads(out.stdout)
+    assert (audit["decision"], audit["model_version"]) == (answer["decision"], "m1")
+    assert audit["reproduced"] is True
+    assert audit["recomputed_score"] == pytest.approx(answer["score"], abs=1e-6)
+    assert audit["reasons"] == answer["reasons"]
+    assert set(audit["features"]) == set(FEATURE_NAMES)
+    assert audit["effective_label"] == "fraud" and audit["labels"][0]["source"] == "analyst"
+    text = run_cli(
+        "explain", "audit-1", "--database-url", database_url, "--registry", str(registry_dir)
+    ).stdout
+    assert "reproduced" in text and "thresholds review" in text and "tx_amount" in text
+    missing = run_cli("explain", "nope", "--database-url", database_url)
+    assert missing.returncode == 1 and "not in the scoring log" in missing.stderr
