@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("models.commands.promote", "promotion gate: candidate vs production, then switch"),
     "rollback": ("models.commands.rollback", "restore the previous production model"),
     "models": ("models.commands.registry", "model registry: list / show / decisions"),
+    "experiments": ("models.commands.experiments", "training runs: experiments list | compare A B"),
     "report": ("models.commands.report", "HTML report with plots for a model version"),
     "benchmark": ("models.commands.benchmark", "model quality: benchmark handbook --data PATH"),
     "retrain": (

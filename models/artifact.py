@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from catboost import CatBoostClassifier
 
 from fraudops import versioned
 from fraudops.features import CATEGORICAL_FEATURES, contract_fields
+from models.experiments import CURVES
 from models.explain import TreeExplainer
 from models.registry import (
     EXPLAINER_FILE,
@@ -67,6 +69,7 @@ def save(
         extra = [c for c in ("fraud_scenario",) if c in result.valid.columns]
         valid = result.valid[[*KEEP_COLUMNS, *FEATURES, *extra]].assign(score=result.valid_scores)
         valid.to_parquet(staging / VALIDATION_FILE, index=False)
+        (staging / CURVES).write_text(json.dumps(result.curves))
         manifest = {
             "kind": "catboost-classifier",
             "model_file": MODEL_FILE,

@@ -66,6 +66,8 @@ class TrainConfig(BaseModel):
             "random_seed": self.seed,
             "thread_count": self.thread_count,
             "eval_metric": self.eval_metric,
+            # learning curves: validation AUC per iteration too (the train side is skipped)
+            "custom_metric": ["AUC:hints=skip_train~true"],
             "loss_function": "Logloss",
             "allow_writing_files": False,
         }

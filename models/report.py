@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from models import artifact
+from models.experiments import CURVES
 from models.metrics import day_index, evaluate
 from models.registry import ContractMismatch, Registry
 from models.training import FEATURES, pool
@@ -125,6 +126,26 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v)) if v is not None else "-"
 
 
+def _learning_curves(model_dir: Path, out: Path) -> list[str]:
+    """Loss and validation AUC / AP per iteration of the chosen candidate (experiment record)."""
+    path = model_dir / CURVES
+    if not path.exists():
+        return []
+    curves = json.loads(path.read_text())
+    fig, (loss, quality) = plt.subplots(1, 2, figsize=(11, 4))
+    for side, metrics in curves.items():
+        if "Logloss" in metrics:
+            loss.plot(metrics["Logloss"], label=f"{side} Logloss")
+        for name in ("PRAUC", "AUC"):
+            if name in metrics:
+                quality.plot(metrics[name], label=f"{side} {name}")
+    loss.set_xlabel("iteration")
+    loss.legend()
+    quality.set_xlabel("iteration")
+    quality.legend()
+    return [_save(fig, out, "learning_curves.png")]
+
+
 def write_report(registry: Registry, ref: str, out: Path) -> Path:
     loaded = artifact.load(registry, ref)
     m = loaded.manifest
@@ -147,6 +168,7 @@ def write_report(registry: Registry, ref: str, out: Path) -> Path:
     elif production == loaded.version:
         note = "this model is production"
     plots = [
+        *_learning_curves(registry.path(loaded.version), out),
         *_curves(valid, scored, out),
         _distributions(valid, scores, m["thresholds"], out),
         _threshold_sweep(valid, scores, m["thresholds"], out),

@@ -4,10 +4,11 @@ retraining run both do."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fraudops import datasets
-from models import artifact, data_gate
+from models import artifact, data_gate, experiments
 from models.config import TrainConfig
 from models.registry import Registry
 from models.training import TrainingError, TrainResult, check_dataset_contract, train_model
@@ -28,6 +29,20 @@ def train_version(
     if report is not None and not report["valid"]:
         raise TrainingError(f"dataset {version} failed validation:\n{data_gate.explain(report)}")
     frame = datasets.load_dataset(datasets_root, version)
-    result = train_model(frame, cfg, log=say)
+    started_at = datetime.now(UTC).isoformat()
+    with experiments.measured() as cost:
+        result = train_model(frame, cfg, log=say)
     dataset = {**manifest, "root": str(datasets_root)}
-    return artifact.save(registry, result, dataset, cfg.model_dump(), command), result
+    model_version = artifact.save(registry, result, dataset, cfg.model_dump(), command)
+    experiments.record(registry.root, {
+        "run": f"{model_version}-{started_at[:19]}", "model_version": model_version,
+        "started_at": started_at, "command": command, "config": cfg.model_dump(mode="json"),
+        "dataset": {"version": version, "content_hash": manifest.get("content_hash"),
+                    "rows": manifest.get("rows"), "frauds": manifest.get("frauds")},
+        **cost, "metrics": {k: result.metrics.get(k) for k in experiments.KEY_METRICS},
+        "thresholds": result.thresholds, "imbalance": result.imbalance,
+        "best_iteration": int(result.model.get_best_iteration() or 0),
+        "iterations": len(next(iter(result.curves.get("learn", {}).values()), [])),
+        "candidates": result.candidates,
+    })  # fmt: skip
+    return model_version, result

@@ -71,6 +71,7 @@ class Candidate:
     average_precision: float
     best_iteration: int
     seconds: float
+    curves: dict[str, dict[str, list[float]]]
 
 
 def fit_candidate(
@@ -95,6 +96,10 @@ def fit_candidate(
         average_precision(valid["is_fraud"].to_numpy(), scores),
         int(model.get_best_iteration() or 0),
         time.perf_counter() - started,
+        {
+            side: {metric: [float(v) for v in values] for metric, values in by_metric.items()}
+            for side, by_metric in model.get_evals_result().items()
+        },
     )
 
 
@@ -110,6 +115,7 @@ class TrainResult:
     candidates: list[dict[str, Any]]
     reference: dict[str, Any]
     seconds: float
+    curves: dict[str, dict[str, list[float]]]  # the chosen candidate's, per iteration
 
 
 def train_model(frame: pd.DataFrame, cfg: TrainConfig, log: Any = None) -> TrainResult:
@@ -162,4 +168,5 @@ def train_model(frame: pd.DataFrame, cfg: TrainConfig, log: Any = None) -> Train
         ],
         reference=reference,
         seconds=time.perf_counter() - started,
+        curves=best.curves,
     )

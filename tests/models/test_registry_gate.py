@@ -99,7 +99,7 @@ def test_report_has_plots_and_compares_with_production(
     assert r.returncode == 0, r.stderr
     index = Path(r.stdout.strip())
     page = index.read_text()
-    for plot in ("curves", "scores", "thresholds", "importance", "shap"):
+    for plot in ("learning_curves", "curves", "scores", "thresholds", "importance", "shap"):
         png = index.parent / f"{plot}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert f'src="{plot}.png"' in page
