@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fraudops import datasets
-from models import artifact, data_gate, experiments
+from models import artifact, data_gate, experiments, mlflow_log
 from models.config import TrainConfig
 from models.registry import Registry
 from models.training import TrainingError, TrainResult, check_dataset_contract, train_model
@@ -34,15 +34,28 @@ def train_version(
         result = train_model(frame, cfg, log=say)
     dataset = {**manifest, "root": str(datasets_root)}
     model_version = artifact.save(registry, result, dataset, cfg.model_dump(), command)
-    experiments.record(registry.root, {
-        "run": f"{model_version}-{started_at[:19]}", "model_version": model_version,
-        "started_at": started_at, "command": command, "config": cfg.model_dump(mode="json"),
-        "dataset": {"version": version, "content_hash": manifest.get("content_hash"),
-                    "rows": manifest.get("rows"), "frauds": manifest.get("frauds")},
-        **cost, "metrics": {k: result.metrics.get(k) for k in experiments.KEY_METRICS},
-        "thresholds": result.thresholds, "imbalance": result.imbalance,
+    entry = {
+        "run": f"{model_version}-{started_at[:19]}",
+        "model_version": model_version,
+        "started_at": started_at,
+        "command": command,
+        "config": cfg.model_dump(mode="json"),
+        "dataset": {
+            "version": version,
+            "content_hash": manifest.get("content_hash"),
+            "rows": manifest.get("rows"),
+            "frauds": manifest.get("frauds"),
+        },
+        **cost,
+        "metrics": {k: result.metrics.get(k) for k in experiments.KEY_METRICS},
+        "thresholds": result.thresholds,
+        "imbalance": result.imbalance,
         "best_iteration": int(result.model.get_best_iteration() or 0),
         "iterations": len(next(iter(result.curves.get("learn", {}).values()), [])),
         "candidates": result.candidates,
-    })  # fmt: skip
+    }
+    mlflow_run = mlflow_log.log_run(entry, result.curves)
+    if mlflow_run:
+        entry["mlflow"] = mlflow_run
+    experiments.record(registry.root, entry)  # fmt: skip
     return model_version, result

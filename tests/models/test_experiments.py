@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from models import experiments
 from tests.cli import run_cli
 from tests.models.conftest import FAST
 
 
 def test_training_runs_are_recorded_listed_and_compared(
-    trained: dict[str, Path], tmp_path: Path
+    trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import shutil
 
@@ -20,6 +22,8 @@ def test_training_runs_are_recorded_listed_and_compared(
     shutil.copytree(trained["registry"], reg)
     deeper = tmp_path / "deeper.json"
     deeper.write_text(json.dumps({**FAST, "depth": 6, "iterations": 60}))
+    mlruns = tmp_path / "mlruns"
+    mlflow_env = {"MLFLOW_TRACKING_URI": mlruns.as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"}
     r = run_cli(
         "train",
         "--dataset",
@@ -31,6 +35,7 @@ def test_training_runs_are_recorded_listed_and_compared(
         "--config",
         str(deeper),
         "--quiet",
+        env=mlflow_env,
     )
     assert r.returncode == 0, r.stderr
     first, second = experiments.runs(reg)
@@ -53,3 +58,16 @@ def test_training_runs_are_recorded_listed_and_compared(
     assert "average_precision" in rows and "wall_s" in rows
     assert "dataset.version" not in rows  # same dataset: not a difference
     assert run_cli("experiments", "compare", "m1", "m9", "--registry", str(reg)).returncode == 1
+
+    # the same run in the local MLflow store, learning curves included
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = mlflow.tracking.MlflowClient(tracking_uri=mlruns.as_uri())
+    logged = client.get_run(second["mlflow"]["run_id"])
+    assert logged.data.params["config.depth"] == "6"
+    assert logged.data.tags["model_version"] == "m2"
+    assert logged.data.metrics["average_precision"] == second["metrics"]["average_precision"]
+    history = client.get_metric_history(logged.info.run_id, "validation.PRAUC")
+    assert [m.step for m in history] == list(range(second["iterations"]))
+    assert "mlflow" not in first  # no MLFLOW_TRACKING_URI for m1: nothing logged

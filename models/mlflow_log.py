@@ -1,0 +1,48 @@
+"""Training runs also go to MLflow when ``MLFLOW_TRACKING_URI`` is set, for teams that already
+look there (extra ``mlflow``: mlflow-skinny). A tracking server that is down or misconfigured
+never fails a training run: the experiment record says what happened."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flat(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def log_run(entry: dict[str, Any], curves: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """{"run_id": ...} of the MLflow run, {"error": ...}, or {} when MLflow is not configured."""
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        return {}
+    try:
+        import mlflow
+        from mlflow.entities import Metric
+
+        mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "fraudops"))
+        with mlflow.start_run(run_name=entry["model_version"]) as run:
+            params = _flat({"config": entry["config"], "dataset": entry["dataset"]})
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.set_tags({"model_version": entry["model_version"], "command": entry["command"]})
+            final = {k: float(v) for k, v in entry["metrics"].items() if v is not None}
+            final |= {k: float(entry[k]) for k in ("wall_s", "cpu_s", "peak_rss_mb")}
+            mlflow.log_metrics(final)
+            now = int(time.time() * 1000)
+            series = [Metric(f"{side}.{name}", float(v), now, step)
+                      for side, metrics in curves.items() for name, values in metrics.items()
+                      for step, v in enumerate(values)]  # fmt: skip
+            client = mlflow.tracking.MlflowClient()
+            for i in range(0, len(series), 1000):
+                client.log_batch(run.info.run_id, metrics=series[i : i + 1000])
+            mlflow.log_dict(entry, "experiment.json")
+            return {"run_id": run.info.run_id}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
