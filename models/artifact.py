@@ -15,16 +15,19 @@ from catboost import CatBoostClassifier
 
 from fraudops import versioned
 from fraudops.features import CATEGORICAL_FEATURES, contract_fields
+from models import model_card
 from models.experiments import CURVES
 from models.explain import TreeExplainer
 from models.registry import (
     EXPLAINER_FILE,
+    MODEL_CARD,
     MODEL_FILE,
     VALIDATION_FILE,
     Registry,
     check_contract,
     code_commit,
 )
+from models.segments import segment_metrics
 from models.training import FEATURES, TrainResult, predict
 
 KEEP_COLUMNS = ["transaction_id", "timestamp", "customer_id", "terminal_id", "is_fraud"]
@@ -98,6 +101,9 @@ def save(
             "code_commit": code_commit(),
             "command": command,
         }
+        segments = segment_metrics(result.valid, result.valid_scores, result.thresholds)
+        manifest["segments"] = segments
+        (staging / MODEL_CARD).write_text(model_card.render(manifest, segments))
         return registry.register(staging, manifest)
     except BaseException:
         versioned.discard(staging)

@@ -3,7 +3,9 @@
 Both models score the same holdout, the last ``holdout_days`` days of the most recent dataset
 version (or the one named). The candidate is refused when its feature contract differs from the
 running code's or its average precision is lower than production's by more than ``tolerance``.
-Every decision, promote or refuse, is recorded in the registry's decision log with its numbers.
+It is also refused when its recall differs between countries or channels by more than
+``max_segment_gap`` (segments with at least ``min_segment_frauds`` frauds). Every decision,
+promote or refuse, is recorded in the registry's decision log with its numbers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fraudops import datasets
 from models import artifact
 from models.metrics import day_index, evaluate
 from models.registry import ContractMismatch, Registry, RegistryError
+from models.segments import largest_gap, segment_metrics
 from models.training import check_dataset_contract
 
 
@@ -54,6 +57,8 @@ def promote(
     holdout_days: int = 7,
     dataset_version: str | None = None,
     reason: str = "promote",
+    max_segment_gap: float | None = 0.5,
+    min_segment_frauds: int = 30,
 ) -> GateResult:
     version = registry.resolve(candidate)
     production = registry.aliases().get("production")
@@ -76,7 +81,8 @@ def promote(
         "rows": len(rows),
         "frauds": int(rows["is_fraud"].sum()),
     }
-    cand_m = _summary(evaluate(rows, cand.score(rows)))
+    cand_scores = cand.score(rows)
+    cand_m = _summary(evaluate(rows, cand_scores))
     try:
         prod_m = _summary(evaluate(rows, artifact.load(registry, production).score(rows)))
     except ContractMismatch as exc:  # production cannot run on this code any more
@@ -90,6 +96,22 @@ def promote(
         )
         registry.refuse(version, why, metrics)
         return GateResult(False, version, why, metrics)
+    if max_segment_gap is not None:
+        segments = segment_metrics(rows, cand_scores, cand.thresholds)
+        gap, pair = largest_gap(segments, "recall", min_segment_frauds)
+        metrics["segments"] = {
+            "max_recall_gap": round(gap, 4),
+            "between": pair,
+            "limit": max_segment_gap,
+            "min_frauds": min_segment_frauds,
+        }
+        if gap > max_segment_gap:
+            why = (
+                f"segment gap: {pair} (recall gap {gap:.3f} > {max_segment_gap}, segments "
+                f"with >= {min_segment_frauds} frauds)"
+            )
+            registry.refuse(version, why, metrics)
+            return GateResult(False, version, why, metrics)
     why = f"{reason}: AP {cand_ap:.4f} vs production {production} {prod_ap:.4f} (tol {tolerance})"
     registry.set_production(version, why, metrics)
     return GateResult(True, version, why, metrics)

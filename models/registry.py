@@ -30,6 +30,7 @@ PREFIX = "m"
 MODEL_FILE = "model.cbm"
 EXPLAINER_FILE = "explainer.npz"
 VALIDATION_FILE = "validation.parquet"
+MODEL_CARD = "MODEL_CARD.md"
 ALIASES = "aliases.json"
 DECISIONS = "decisions.jsonl"
 DEFAULT_ROOT = Path(os.environ.get("FRAUDOPS_MODEL_DIR", "data/models"))

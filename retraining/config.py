@@ -20,6 +20,8 @@ class RetrainConfig(BaseModel):
     performance_window_days: float = Field(default=7.0, gt=0)  # labelled decisions judged
     tolerance: float = Field(default=0.01, ge=0)  # promotion gate: AP may drop this much
     holdout_days: int = Field(default=7, ge=1)
+    max_segment_gap: float | None = Field(default=0.5, ge=0)  # recall gap, countries/channels
+    min_segment_frauds: int = Field(default=30, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig overrides
     expectations: Path | None = None  # the data gate's TOML (default models/expectations.toml)
 

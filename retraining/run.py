@@ -175,7 +175,8 @@ def _run(
     record["candidate"] = {"version": candidate, "validation": result.metrics}
     fired = ", ".join(r.name for r in results if r.fired)
     gate = promote(registry, candidate, paths.datasets, cfg.tolerance, cfg.holdout_days,
-                   dataset, reason=f"retrain ({fired})")  # fmt: skip
+                   dataset, reason=f"retrain ({fired})", max_segment_gap=cfg.max_segment_gap,
+                   min_segment_frauds=cfg.min_segment_frauds)  # fmt: skip
     record["gate"] = {"promoted": gate.promoted, "reason": gate.reason, "metrics": gate.metrics}
     record["outcome"] = "promoted" if gate.promoted else "refused"
     record["production_after"] = registry.aliases().get("production")

@@ -22,6 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=float(os.environ.get("FRAUDOPS_GATE_TOLERANCE", "0.01")),
         help="allowed drop in average precision (env FRAUDOPS_GATE_TOLERANCE)",
     )
+    p.add_argument(
+        "--max-segment-gap",
+        type=float,
+        default=float(os.environ.get("FRAUDOPS_GATE_MAX_SEGMENT_GAP", "0.5")),
+        help="largest allowed recall gap between countries / channels (env "
+        "FRAUDOPS_GATE_MAX_SEGMENT_GAP; a negative value turns the check off)",
+    )
+    p.add_argument(
+        "--min-segment-frauds",
+        type=int,
+        default=30,
+        help="segments with fewer frauds are not judged",
+    )
     p.add_argument("--reason", default="promote", help="why (recorded in the decision log)")
     p.add_argument("--json", action="store_true")
 
@@ -41,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             args.holdout_days,
             args.holdout_dataset,
             args.reason,
+            args.max_segment_gap if args.max_segment_gap >= 0 else None,
+            args.min_segment_frauds,
         )
     except (RegistryError, DatasetError, TrainingError) as exc:
         print(f"fraudops promote: {exc}", file=sys.stderr)
