@@ -85,3 +85,18 @@ def publish(root: Path, staging: Path, manifest: dict[str, Any], prefix: str = "
 
 def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def append_jsonl(path: Path, entry: Any) -> None:
+    """One JSON line appended and fsynced (O_APPEND: concurrent writers never interleave)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

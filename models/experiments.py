@@ -8,14 +8,14 @@ model (``curves.json``). ``fraudops experiments list`` and ``compare A B`` read 
 
 from __future__ import annotations
 
-import json
-import os
 import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from fraudops import versioned
 
 EXPERIMENTS = "experiments.jsonl"
 CURVES = "curves.json"
@@ -41,18 +41,11 @@ def _cpu() -> float:
 
 
 def record(registry_root: Path, entry: dict[str, Any]) -> None:
-    registry_root.mkdir(parents=True, exist_ok=True)
-    with open(registry_root / EXPERIMENTS, "a") as fh:
-        fh.write(json.dumps(entry, default=str, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    versioned.append_jsonl(registry_root / EXPERIMENTS, entry)
 
 
 def runs(registry_root: Path) -> list[dict[str, Any]]:
-    path = registry_root / EXPERIMENTS
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return versioned.read_jsonl(registry_root / EXPERIMENTS)
 
 
 def find(registry_root: Path, ref: str) -> dict[str, Any]:
@@ -62,11 +55,12 @@ def find(registry_root: Path, ref: str) -> dict[str, Any]:
     raise KeyError(f"no experiment {ref!r} in {registry_root / EXPERIMENTS}")
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}"""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out |= _flat(v, f"{prefix}{k}.")
+            out |= flatten(v, f"{prefix}{k}.")
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -82,7 +76,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any, s
     for k in ("wall_s", "cpu_s", "peak_rss_mb", "best_iteration"):
         va, vb = a.get(k), b.get(k)
         rows.append((k, va, vb, f"{vb / va:.2f}x" if va and vb else ""))
-    fa, fb = _flat({"config": a["config"], "dataset": a["dataset"]}), _flat(
+    fa, fb = flatten({"config": a["config"], "dataset": a["dataset"]}), flatten(
         {"config": b["config"], "dataset": b["dataset"]})  # fmt: skip
     for k in sorted(set(fa) | set(fb)):
         if fa.get(k) != fb.get(k):

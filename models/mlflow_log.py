@@ -8,15 +8,7 @@ import os
 import time
 from typing import Any
 
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out |= _flat(v, f"{prefix}{k}.")
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+from models.experiments import flatten
 
 
 def log_run(entry: dict[str, Any], curves: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
@@ -29,7 +21,7 @@ def log_run(entry: dict[str, Any], curves: dict[str, dict[str, list[float]]]) ->
 
         mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "fraudops"))
         with mlflow.start_run(run_name=entry["model_version"]) as run:
-            params = _flat({"config": entry["config"], "dataset": entry["dataset"]})
+            params = flatten({"config": entry["config"], "dataset": entry["dataset"]})
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.set_tags({"model_version": entry["model_version"], "command": entry["command"]})
             final = {k: float(v) for k, v in entry["metrics"].items() if v is not None}

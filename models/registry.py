@@ -182,10 +182,7 @@ class Registry:
             "by": os.environ.get("FRAUDOPS_ACTOR") or _user(),
             **details,
         }
-        with open(self.root / DECISIONS, "a") as fh:
-            fh.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        versioned.append_jsonl(self.root / DECISIONS, entry)
 
 
 def _now() -> str:

@@ -10,8 +10,6 @@ up by themselves (they watch the registry's production alias).
 from __future__ import annotations
 
 import fcntl
-import json
-import os
 import time
 import traceback
 import uuid
@@ -25,6 +23,7 @@ from typing import Any
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.dataset import run_dataset
+from fraudops import versioned
 from models import data_gate, triggers
 from models.gate import promote
 from models.registry import Registry
@@ -76,17 +75,11 @@ def notify_fraud_team(title: str, body: str, run_id: str) -> dict[str, str]:
 
 
 def record_run(registry: Path, record: dict[str, Any]) -> None:
-    with open(registry / RUNS, "a") as handle:  # O_APPEND: whole lines, even if two processes
-        handle.write(json.dumps(record, default=str) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    versioned.append_jsonl(registry / RUNS, record)
 
 
 def runs(registry: Path) -> list[dict[str, Any]]:
-    path = registry / RUNS
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return versioned.read_jsonl(registry / RUNS)
 
 
 def retrain(

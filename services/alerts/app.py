@@ -16,7 +16,6 @@ import redis
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 
 from fraudops.settings import CoreSettings
@@ -30,7 +29,7 @@ from services.alerts.notify import Notifier
 from services.alerts.settings import AlertsSettings
 from services.common.app import service_app
 from services.common.auth import ApiKey, KeyRing, require
-from services.common.db import make_engine, session_factory, utcnow
+from services.common.db import make_engine, reachable, session_factory, utcnow
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
 from services.common.worker import Worker
@@ -161,11 +160,7 @@ def create_app(
 
     @app.get("/readyz")
     def readyz(request: Request) -> JSONResponse:
-        db_ok = redis_ok = False
-        with contextlib.suppress(Exception), request.app.state.sessions() as s:
-            db_ok = s.execute(text("SELECT 1")).scalar() == 1
-        with contextlib.suppress(Exception):
-            redis_ok = bool(request.app.state.redis.ping())
+        db_ok, redis_ok = reachable(request.app.state.sessions, request.app.state.redis)
         ready = db_ok and redis_ok
         return JSONResponse(
             {"ready": ready, "database": db_ok, "redis": redis_ok},

@@ -113,3 +113,17 @@ def run_env(context: Any, metadata: Any) -> None:
         if engine is not None:
             connection.close()
             engine.dispose()
+
+
+def reachable(sessions: sessionmaker[Any], client: Any) -> tuple[bool, bool]:
+    """(database answers, Redis answers): what a service's /readyz reports."""
+    import contextlib
+
+    from sqlalchemy import text
+
+    db_ok = redis_ok = False
+    with contextlib.suppress(Exception), sessions() as session:
+        db_ok = session.execute(text("SELECT 1")).scalar() == 1
+    with contextlib.suppress(Exception):
+        redis_ok = bool(client.ping())
+    return db_ok, redis_ok

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 import redis
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +28,7 @@ from fraudops.profile_store.commands import StoreConfig
 from fraudops.settings import CoreSettings
 from services.common.app import service_app
 from services.common.auth import KeyRing
+from services.common.db import reachable
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
 from services.common.worker import Worker
@@ -298,11 +298,7 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
 
     @app.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
     def readyz(request: Request) -> JSONResponse:
-        db_ok = redis_ok = False
-        with contextlib.suppress(Exception), request.app.state.sessions() as session:
-            db_ok = session.execute(text("SELECT 1")).scalar() == 1
-        with contextlib.suppress(Exception):
-            redis_ok = bool(request.app.state.redis.ping())
+        db_ok, redis_ok = reachable(request.app.state.sessions, request.app.state.redis)
         detail = None if db_ok else "database unreachable"
         if db_ok and not redis_ok:
             detail = "redis unreachable: labels are stored, profile updates wait"
