@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,18 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
     )
     assert Path(s["report"]).exists()
     assert "payments replayed" in r.stdout and "frauds caught" in r.stdout
+    # logs carry ids, never secrets or credentials: scan every log of the run
+    logs = "\n".join([r.stderr, *(p.read_text(errors="replace") for p in work.glob("*.log"))])
+    assert "Traceback" not in logs, logs[-3000:]
+    for what, pattern in {
+        "an API key": r"fo_[A-Za-z0-9_-]{20,}",
+        "a user token (JWT)": r"eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,}",
+        "an Authorization header": r"(?i)authorization:|bearer [a-z0-9]",
+        "a password or its hash": r"(?i)password|pbkdf2_sha256\$",
+        "an e-mail address": r"[\w.+-]+@[\w-]+\.[\w.]+",
+    }.items():
+        found = re.search(pattern, logs)
+        assert found is None, f"{what} in the logs: {found.group(0) if found else ''}"
     # the run's processes are gone: no service answers on the console's port any more
     port = int(s["console"].split(":")[2].split("/")[0])
     with pytest.raises(OSError):
