@@ -198,14 +198,14 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
     def record(
         sessions: sessionmaker[Session], body: FeedbackRequest, actor: str, owner: str | None
     ) -> store.Recorded:
-        with sessions.begin() as session:
-            scored = store.lock_transaction(session, body.transaction_id)
-            if owner is not None and scored.customer_id != owner:
-                ERRORS.labels("not_owner").inc()
-                raise HTTPException(403, "a customer may label only their own transactions")
-            return store.record_label(
-                session, body.transaction_id, body.label, body.source, actor, clock()
-            )
+        try:
+            with sessions.begin() as session:
+                return store.record_label(
+                    session, body.transaction_id, body.label, body.source, actor, clock(), owner
+                )
+        except store.NotOwner:
+            ERRORS.labels("not_owner").inc()
+            raise HTTPException(403, "a customer may label only their own transactions") from None
 
     @app.post(
         "/v1/feedback",

@@ -31,6 +31,10 @@ class UnknownTransaction(LookupError):
     pass
 
 
+class NotOwner(PermissionError):
+    """The payment belongs to another customer than the one labelling it."""
+
+
 @dataclass(frozen=True)
 class Recorded:
     event: LabelEvent
@@ -63,12 +67,21 @@ def lock_transaction(session: Session, transaction_id: str) -> ScoredTransaction
 
 
 def record_label(
-    session: Session, transaction_id: str, label: str, source: str, actor: str, now: datetime
+    session: Session,
+    transaction_id: str,
+    label: str,
+    source: str,
+    actor: str,
+    now: datetime,
+    owner: str | None = None,
 ) -> Recorded:
-    """Record one label event inside the caller's transaction (the caller commits)."""
+    """Record one label event inside the caller's transaction (the caller commits); with
+    ``owner``, only if the payment is that customer's (else NotOwner)."""
     if label not in LABELS or source not in PRECEDENCE:
         raise ValueError(f"label {label!r} / source {source!r}")
-    lock_transaction(session, transaction_id)
+    scored = lock_transaction(session, transaction_id)
+    if owner is not None and scored.customer_id != owner:
+        raise NotOwner(transaction_id)
     events = list(
         session.scalars(
             select(LabelEvent)
