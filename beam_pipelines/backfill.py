@@ -11,6 +11,7 @@ from beam_pipelines.io import ReadHistory, ReadLabels
 from beam_pipelines.sinks import MarkCounted, WriteProfiles
 from beam_pipelines.transforms import FoldEntities, ReconcileByTransaction
 from fraudops.profile_store.commands import StoreConfig
+from fraudops.pseudonyms import ErasedCustomers
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class BackfillJob:
     labels: str | None = None
     label_delay_days: int | None = 7
     shards: int = 8
+    erased: ErasedCustomers | None = None  # the erasure ledger: no profile is rebuilt for them
 
 
 def build_backfill_pipeline(p: beam.Pipeline, job: BackfillJob) -> None:
@@ -33,7 +35,9 @@ def build_backfill_pipeline(p: beam.Pipeline, job: BackfillJob) -> None:
         inputs["labels"] = p | "NoLabels" >> beam.Create([])
     delay = None if job.labels else job.label_delay_days
     # labels that arrived at or after the cut-off are not known yet
-    rec = inputs | "Reconcile" >> ReconcileByTransaction(job.shards, delay, job.as_of - 1)
+    rec = inputs | "Reconcile" >> ReconcileByTransaction(
+        job.shards, delay, job.as_of - 1, job.erased
+    )
     for kind in ("customer", "terminal"):
         (
             (rec.transactions, rec.labels)

@@ -21,6 +21,7 @@ from beam_pipelines.sinks import WriteDatasetParts
 from beam_pipelines.transforms import AssembleRows, FoldEntities, ReconcileByTransaction
 from fraudops import datasets
 from fraudops.features import FINGERPRINT, contract_fields
+from fraudops.pseudonyms import ErasedCustomers
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class DatasetJob:
     command: str = ""
     dead_letter: str | None = None
     extra_manifest: tuple[tuple[str, Any], ...] = ()  # e.g. the feedback export's counts
+    erased: ErasedCustomers | None = None  # the erasure ledger: these customers are left out
 
     @property
     def delay(self) -> int | None:
@@ -77,7 +79,9 @@ def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> b
         dead += label_dead
     else:
         inputs["labels"] = p | "NoLabels" >> beam.Create([])
-    rec = inputs | "Reconcile" >> ReconcileByTransaction(job.shards, job.delay, job.label_cutoff)
+    rec = inputs | "Reconcile" >> ReconcileByTransaction(
+        job.shards, job.delay, job.label_cutoff, job.erased
+    )
     dead.append(rec[DEAD_LETTER])
     parts = {
         kind: (rec.transactions, rec.labels)
@@ -115,7 +119,8 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
         build_dataset_pipeline(p, job, str(staging))
         result = p.run()
         result.wait_until_finish()
-        expected = counters(result).get("reconcile.transactions", 0)
+        counts = counters(result)
+        expected = counts.get("reconcile.transactions", 0)
         summary_file = staging / "summaries.jsonl"
         parts = [json.loads(line) for line in summary_file.read_text().splitlines() if line]
         summary_file.unlink()
@@ -147,6 +152,10 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
                 "label_delay_days": job.delay,
             },
             **dict(job.extra_manifest),
+            "erasures": {
+                "customers": len(job.erased or ()),
+                "transactions_excluded": counts.get("reconcile.erased_customer_transactions", 0),
+            },
             "command": job.command,
         }
         version = datasets.publish(job.out, staging, manifest)

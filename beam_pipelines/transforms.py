@@ -25,6 +25,7 @@ from fraudops.features.offline import (
     part_frame,
 )
 from fraudops.profile_store.layout import EntityKind
+from fraudops.pseudonyms import ErasedCustomers
 from fraudops.readers import epoch_seconds, iter_txns
 
 ENTITY_COLUMN = {"customer": "customer_id", "terminal": "terminal_id"}
@@ -49,9 +50,16 @@ def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 class _Reconcile(beam.DoFn):
     """One transaction shard: drop duplicate ids, attach entities to labels, pick the target."""
 
-    def __init__(self, label_delay_days: int | None, label_cutoff: int | None) -> None:
+    def __init__(
+        self,
+        label_delay_days: int | None,
+        label_cutoff: int | None,
+        erased: ErasedCustomers | None = None,
+    ) -> None:
         self.label_delay_days = label_delay_days
         self.label_cutoff = label_cutoff
+        self.erased = erased
+        self.excluded = Metrics.counter("reconcile", "erased_customer_transactions")
         self.duplicates = Metrics.counter("reconcile", "duplicate_transactions")
         self.orphans = Metrics.counter("reconcile", "labels_for_unknown_transactions")
         self.late = Metrics.counter("reconcile", "labels_after_cutoff")
@@ -78,7 +86,16 @@ class _Reconcile(beam.DoFn):
                     DEAD_LETTER, {"kind": "history", "transaction_id": tid, "error": "duplicate id"}
                 )
             txs = txs.loc[~dup].reset_index(drop=True)
-        labels, orphans = self._labels(txs, _concat(groups["labels"]))
+        raw_labels = _concat(groups["labels"])
+        if self.erased:  # erased customers: their payments and labels are not read at all
+            gone = self.erased.mask(txs["customer_id"])
+            if gone.any():
+                self.excluded.inc(int(gone.sum()))
+                if not raw_labels.empty:
+                    erased_ids = txs.loc[gone, "transaction_id"]
+                    raw_labels = raw_labels.loc[~raw_labels["transaction_id"].isin(erased_ids)]
+                txs = txs.loc[~gone].reset_index(drop=True)
+        labels, orphans = self._labels(txs, raw_labels)
         for tid in orphans:
             yield beam.pvalue.TaggedOutput(
                 DEAD_LETTER,
@@ -134,17 +151,25 @@ class _Reconcile(beam.DoFn):
 class ReconcileByTransaction(beam.PTransform):  # type: ignore[misc]
     """History + label chunks -> per-shard transactions (main), labels ('labels'), dead letter.
 
+    ``erased``: customers erased under the right to erasure; their rows are dropped here, before
+    anything is computed from them (counted in ``reconcile.erased_customer_transactions``).
+
     Label files' events are used as they arrived; with ``label_delay_days``, the history's own
     ``is_fraud`` is known that many days after the payment too (the Handbook protocol).
     """
 
     def __init__(
-        self, shards: int, label_delay_days: int | None = 7, label_cutoff: int | None = None
+        self,
+        shards: int,
+        label_delay_days: int | None = 7,
+        label_cutoff: int | None = None,
+        erased: ErasedCustomers | None = None,
     ) -> None:
         super().__init__()
         self.shards = shards
         self.label_delay_days = label_delay_days
         self.label_cutoff = label_cutoff
+        self.erased = erased
 
     def expand(self, inputs: dict[str, beam.PCollection]) -> beam.pvalue.DoOutputsTuple:
         shards = self.shards
@@ -157,9 +182,9 @@ class ReconcileByTransaction(beam.PTransform):  # type: ignore[misc]
             keyed
             | "Group" >> beam.CoGroupByKey()
             | "Reconcile"
-            >> beam.ParDo(_Reconcile(self.label_delay_days, self.label_cutoff)).with_outputs(
-                "labels", DEAD_LETTER, main="transactions"
-            )
+            >> beam.ParDo(
+                _Reconcile(self.label_delay_days, self.label_cutoff, self.erased)
+            ).with_outputs("labels", DEAD_LETTER, main="transactions")
         )
 
 

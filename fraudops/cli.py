@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "services.commands.explain",
         "decision audit of a transaction: score, reasons, features",
     ),
+    "erase": ("services.commands.erase", "right to erasure: erase --customer ID (audit-logged)"),
     "keys": ("services.commands.keys", "API keys: keys new --name N --scopes score"),
     "demo": ("demo.commands.demo", "the whole loop on this machine, ending with a summary"),
     "bench": ("fraudops.commands.bench", "speed benchmarks: bench pipeline | bench core"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,3 +25,9 @@ class CoreSettings(BaseSettings):
     dedup_ttl_s: int = Field(default=7 * 86400, gt=0)
     label_state_ttl_s: int = Field(default=60 * 86400, gt=0)
     redis_timeout_s: float = Field(default=0.05, gt=0)
+    # keys the pseudonyms in the erasure ledger (fraudops.pseudonyms): at least 32 bytes
+    erasure_key: SecretStr | None = None
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fraudops.pseudonyms import ErasedCustomers
 from fraudops.schema import parse_timestamp
+from fraudops.settings import CoreSettings, secret
 
 
 def epoch(text: str | None) -> int:
@@ -12,3 +14,11 @@ def epoch(text: str | None) -> int:
     if text is None:
         return int(datetime.now(UTC).timestamp())
     return int(parse_timestamp(text).timestamp())
+
+
+def erasure_ledger(database_url: str | None) -> ErasedCustomers | None:
+    """The customers a build must leave out (the feedback database's erasure ledger)."""
+    from services.compliance.erasure import ledger_for_build
+
+    core = CoreSettings()
+    return ledger_for_build(database_url or core.database_url, secret(core.erasure_key))

@@ -23,12 +23,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="without --labels: is_fraud is known N days later")  # fmt: skip
     p.add_argument("--as-of", help="RFC 3339 cut-off (default: now)")
     p.add_argument("--redis-url", help="default: REDIS_URL")
+    p.add_argument("--database-url", help="feedback database, for the erasure ledger "
+                   "(default: DATABASE_URL)")  # fmt: skip
     add_runner_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from beam_pipelines.backfill import BackfillJob, run_backfill
+    from beam_pipelines.commands import erasure_ledger
     from beam_pipelines.metrics import counters
+    from fraudops.pseudonyms import PseudonymKeyError
 
     settings = CoreSettings()
     config = StoreConfig.from_settings(settings)
@@ -36,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
         as_of = epoch(args.as_of)
     except ValueError as exc:
         print(f"fraudops backfill: --as-of: {exc}", file=sys.stderr)
+        return 2
+    try:
+        erased = erasure_ledger(args.database_url)
+    except PseudonymKeyError as exc:
+        print(f"fraudops backfill: {exc}", file=sys.stderr)
         return 2
     job = BackfillJob(
         history=args.history,
@@ -45,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         labels=args.labels,
         label_delay_days=args.label_delay_days,
         shards=args.shards,
+        erased=erased,
     )
     started = time.perf_counter()
     result = run_backfill(job, pipeline_options(args, args.passthrough))

@@ -36,7 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the next version: the parent's inputs + the feedback database's scoring "
         "log and labels (DATABASE_URL or --database-url)",
     )
-    b.add_argument("--database-url", help="feedback database (default: DATABASE_URL)")
+    b.add_argument(
+        "--database-url",
+        help="feedback database: labels and the erasure ledger (default: DATABASE_URL)",
+    )
     b.add_argument("--label-cutoff", help="RFC 3339: labels arriving later are ignored")
     b.add_argument("--out", type=Path, default=DATASETS)
     b.add_argument("--parent", help="parent version (default: the latest under --out)")
@@ -81,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"fraudops dataset: {exc}", file=sys.stderr)
             return 1
         return 0
+    from beam_pipelines.commands import erasure_ledger
     from beam_pipelines.dataset import DatasetJob, run_dataset
+    from fraudops.pseudonyms import PseudonymKeyError
 
     try:
         cutoff = epoch(args.label_cutoff) if args.label_cutoff else None
@@ -113,9 +118,10 @@ def run(args: argparse.Namespace) -> int:
                 parent=args.parent,
                 command=command,
                 dead_letter=args.dead_letter,
+                erased=erasure_ledger(args.database_url),
             )
         version, manifest, created = run_dataset(job, pipeline_options(args, args.passthrough))
-    except datasets.DatasetError as exc:
+    except (datasets.DatasetError, PseudonymKeyError) as exc:
         print(f"fraudops dataset build: {exc}", file=sys.stderr)
         return 1
     if args.json:

@@ -16,9 +16,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
+    select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from services.common import db
 
@@ -72,3 +74,20 @@ class Delivery(Base):
 
 def upgrade(engine: Engine) -> None:
     db.upgrade(engine, Path(__file__).with_name("migrations"), VERSION_TABLE, 7265322)
+
+
+def delete_customer_alerts(session: Session, customer_id: str) -> dict[str, int]:
+    """A customer's alerts and their delivery records (erasure)."""
+    alerts = list(session.execute(select(Alert.id, Alert.transaction_id)
+                                  .where(Alert.customer_id == customer_id)))  # fmt: skip
+    counts = {"alerts": 0, "deliveries": 0}
+    for i in range(0, len(alerts), 500):
+        chunk = alerts[i : i + 500]
+        ids, keys = [a[0] for a in chunk], [f"tx:{a[1]}" for a in chunk]
+        result: Any = session.execute(
+            delete(Delivery).where(Delivery.alert_id.in_(ids) | Delivery.alert_key.in_(keys))
+        )
+        counts["deliveries"] += int(result.rowcount or 0)
+        result = session.execute(delete(Alert).where(Alert.id.in_(ids)))
+        counts["alerts"] += int(result.rowcount or 0)
+    return counts

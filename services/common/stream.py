@@ -54,7 +54,8 @@ class StreamConsumer:
             return done
 
     def _handle(self, entries: list[Entry]) -> int:
-        n = self.handle(entries)
+        live = [e for e in entries if e[1]]  # no fields: deleted after delivery (erasure, trim)
+        n = self.handle(live) if live else 0
         self.redis.xack(self.stream, self.group, *[e[0] for e in entries])
         return n
 
@@ -74,7 +75,7 @@ class StreamConsumer:
             reply: Any = self.redis.xautoclaim(
                 self.stream, self.group, self.consumer, self.claim_idle_ms, start, count=self.batch
             )
-            start, entries = reply[0], [e for e in reply[1] if e[1] is not None]
+            start, entries = reply[0], [e for e in reply[1] if e[1]]
             if entries:
                 done += self._handle(entries)
             if start in (b"0-0", "0-0") or not reply[1]:

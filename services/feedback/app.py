@@ -38,6 +38,7 @@ from services.feedback.ingest import ScoringLogIngestor
 from services.feedback.metrics import ERRORS, LABELS, REQUEST_SECONDS
 from services.feedback.monitoring import Monitor, MonitorConfig
 from services.feedback.profiles import ProfileLabelSync
+from services.feedback.retention import purge_scoring_log
 from services.feedback.schemas import (
     FeedbackRequest,
     FeedbackResponse,
@@ -72,17 +73,22 @@ def _event_out(e: LabelEvent) -> LabelEventOut:
     )
 
 
-def background_turn(ingestor: ScoringLogIngestor, sync: ProfileLabelSync, monitor: Monitor,
-                    monitor_every_s: float, clock: Clock) -> Callable[[], None]:  # fmt: skip
-    """One turn of the background thread: scoring log -> SQL, pending labels -> Redis, and the
-    model monitor every ``monitor_every_s``; each step fails alone (its dependency away)."""
-    next_monitor = [0.0]
+def background_turn(
+    ingestor: ScoringLogIngestor,
+    sync: ProfileLabelSync,
+    periodic: list[tuple[float, Callable[[], object]]],
+) -> Callable[[], None]:
+    """One turn of the background thread: scoring log -> SQL, pending labels -> Redis, and each
+    ``(every_s, step)`` of ``periodic`` when due (model monitor, retention); each step fails alone
+    (its dependency away)."""
+    due = [0.0] * len(periodic)
 
     def turn() -> None:
         steps: list[Callable[[], object]] = [ingestor.drain, sync.run_once]
-        if time.monotonic() >= next_monitor[0]:
-            next_monitor[0] = time.monotonic() + monitor_every_s
-            steps.append(lambda: monitor.run_once(clock()))
+        for i, (every_s, step) in enumerate(periodic):
+            if time.monotonic() >= due[i]:
+                due[i] = time.monotonic() + every_s
+                steps.append(step)
         for step in steps:
             try:
                 step()
@@ -126,9 +132,21 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
                 quality_window=timedelta(days=settings.quality_window_days),
             ),
         )
+        periodic: list[tuple[float, Callable[[], object]]] = [
+            (settings.monitor_every_s, lambda: monitor.run_once(clock()))
+        ]
+        if settings.scoring_log_retention_days:
+            keep = timedelta(days=settings.scoring_log_retention_days)
+
+            def retention() -> None:
+                removed = purge_scoring_log(sessions, client, core.key_prefix, clock() - keep)
+                if removed.total():
+                    log.info("retention: removed %s", dict(removed))
+
+            periodic.append((settings.retention_every_s, retention))
         background = Worker(
             "feedback-sync",
-            background_turn(ingestor, sync, monitor, settings.monitor_every_s, clock),
+            background_turn(ingestor, sync, periodic),
             settings.sync_every_s,
             log,
         )

@@ -92,6 +92,23 @@ class EffectiveLabel(Base):
     profile_label: Mapped[str | None] = mapped_column(String(8))
 
 
+class Erasure(Base):
+    """The audit log of erasures: who asked, when, what was removed; the customer only as a
+    keyed pseudonym (later dataset builds and backfills exclude them by it)."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    subject: Mapped[str] = mapped_column(String(64), index=True)  # HMAC-SHA256 of the id
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(256))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    removed: Mapped[str | None] = mapped_column(Text)  # JSON counts per store
+
+
 Index("ix_labels_profile_pending", EffectiveLabel.profile_label, EffectiveLabel.label)
 
 

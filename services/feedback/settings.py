@@ -32,3 +32,6 @@ class FeedbackSettings(BaseSettings):
     monitor_every_s: float = Field(default=30.0, gt=0)
     drift_window_hours: float = Field(default=24.0, gt=0)
     quality_window_days: float = Field(default=7.0, gt=0)
+    # retention of the scoring log (stream and database, with the labels): 0 keeps it for ever
+    scoring_log_retention_days: float = Field(default=400.0, ge=0)
+    retention_every_s: float = Field(default=3600.0, gt=0)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -152,3 +152,27 @@ def labels_since(session: Session, since: datetime | None) -> int:
     if since is not None:
         stmt = stmt.where(LabelEvent.arrived_at > since)
     return int(session.scalar(stmt) or 0)
+
+
+def delete_scored(
+    session: Session, condition: ColumnElement[bool], limit: int | None = None
+) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """Remove scored transactions (with their label events and labels) matching ``condition``:
+    erasure and retention. The rows are locked first, so a label being recorded concurrently
+    finishes before, or finds the payment gone (404), never a half-deleted one.
+
+    Returns the (transaction_id, terminal_id) pairs removed and the rows removed per table."""
+    stmt = select(ScoredTransaction.transaction_id, ScoredTransaction.terminal_id).where(condition)
+    if limit is not None:
+        stmt = stmt.order_by(ScoredTransaction.scored_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    pairs = [(str(r[0]), str(r[1])) for r in session.execute(stmt)]
+    counts = {"labels": 0, "label_events": 0, "scored_transactions": 0}
+    for i in range(0, len(pairs), 500):
+        ids = [p[0] for p in pairs[i : i + 500]]
+        for name, table in (("labels", EffectiveLabel), ("label_events", LabelEvent),
+                            ("scored_transactions", ScoredTransaction)):  # fmt: skip
+            result: Any = session.execute(delete(table).where(table.transaction_id.in_(ids)))
+            counts[name] += int(result.rowcount or 0)
+    return pairs, counts

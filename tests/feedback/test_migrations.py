@@ -14,7 +14,7 @@ from services.common.db import make_engine
 from services.feedback import db as feedback_db
 
 pytestmark = pytest.mark.integration
-FEEDBACK = {"scored_transactions", "label_events", "labels"}
+FEEDBACK = {"scored_transactions", "label_events", "labels", "erasures"}
 ALERTS = {"alerts", "alert_deliveries"}
 
 

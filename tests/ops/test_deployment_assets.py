@@ -87,7 +87,7 @@ def test_compose_wires_what_exists_and_keeps_secrets_out() -> None:
                 assert (REPO / host).exists(), f"{name}: {host} missing"
         env = svc.get("environment", {})
         for key, value in env.items() if isinstance(env, dict) else []:
-            if any(w in key for w in ("SECRET", "PASSWORD", "API_KEY")):
+            if any(w in key for w in ("SECRET", "PASSWORD", "API_KEY", "ERASURE_KEY")):
                 assert str(value).startswith("${"), f"{name}.{key}: a literal secret"
     scrape = yaml.safe_load((REPO / "docker/prometheus/prometheus.yml").read_text())
     targets = {

@@ -1,0 +1,1 @@
+"""Compliance operations across the stores: erasure of a customer."""
