@@ -31,6 +31,7 @@ from fraudops.profile_store.commands import (
     SCRIPT,
     StoreConfig,
     needs_script,
+    pack,
     parse_tx_replies,
     tx_commands,
 )
@@ -130,7 +131,7 @@ class Scorer:
         conn = await pool.get_connection()
         done = False
         try:
-            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            await conn.send_packed_command(pack(commands), check_health=False)
             replies: list[Any] = []
             for _ in commands:
                 try:
