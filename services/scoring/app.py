@@ -78,6 +78,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             settings.replay_capacity,
             settings.duplicate_wait_ms / 1000,
             settings.log_maxlen,
+            settings.write_every_ms / 1000,
         )
         app.state.coalescer = Coalescer(app.state.scorer)
         writer = asyncio.create_task(app.state.scorer.write_answers())

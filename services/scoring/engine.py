@@ -59,7 +59,6 @@ _MODEL = STAGE_SECONDS.labels("model")
 _WRITE = STAGE_SECONDS.labels("write_batch")
 
 
-WRITE_EVERY_S = 0.002  # answers reach Redis at most this long after they were sent
 WRITE_BATCH = 500
 
 
@@ -107,6 +106,7 @@ class Scorer:
         replay_capacity: int,
         duplicate_wait_s: float,
         log_maxlen: int = scoring_log.MAXLEN,
+        write_every_s: float = 0.002,
     ) -> None:
         self.redis = client
         self.cfg = cfg
@@ -116,6 +116,7 @@ class Scorer:
         self.replay_capacity = replay_capacity
         self.duplicate_wait_s = duplicate_wait_s
         self.log_maxlen = log_maxlen  # 0: no scoring log
+        self.write_every_s = write_every_s  # answers reach Redis at most this long after
         # (transaction id, answer, scoring-log entry) waiting for the writer
         self.pending_answers: list[tuple[str, bytes, bytes]] = []
         self.log_stream = scoring_log.stream_key(cfg.prefix)
@@ -197,14 +198,14 @@ class Scorer:
             self._flush_soon.set()
 
     async def write_answers(self) -> None:
-        """The writer task: flush queued answers every ``WRITE_EVERY_S`` or when many wait.
+        """The writer task: flush queued answers every ``write_every_s`` or when many wait.
 
         Stopped by ``stop_writer`` (not by cancellation, which Python 3.11's asyncio.timeout
         can swallow), after a last flush."""
         while not self._stopping:
             await self._flush_soon.wait()
             if not self._stopping:
-                await asyncio.sleep(WRITE_EVERY_S)
+                await asyncio.sleep(self.write_every_s)
             self._flush_soon.clear()
             await self.flush_answers()
 
@@ -232,7 +233,7 @@ class Scorer:
             except (TimeoutError, RedisError, OSError) as exc:
                 self.breaker.failure(hard=not isinstance(exc, TimeoutError))
                 self._requeue(batch, type(exc).__name__)
-                await asyncio.sleep(max(self.breaker.cooldown_s, WRITE_EVERY_S))
+                await asyncio.sleep(max(self.breaker.cooldown_s, self.write_every_s))
                 return
             _WRITE.observe(time.perf_counter() - started)
 

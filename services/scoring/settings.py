@@ -37,6 +37,9 @@ class ScoringSettings(BaseSettings):
     # the scoring log (Redis Stream for the feedback and alerts services): approximate cap on
     # unconsumed entries (~0.8 KB each); 0 turns the log off
     log_maxlen: int = Field(default=1_000_000, ge=0)
+    # stored answers and log entries are written in one batch at most this long after the
+    # answer went out (a duplicate arriving sooner waits for it, up to duplicate_wait_ms)
+    write_every_ms: float = Field(default=2.0, gt=0, le=100)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch: int = Field(default=1000, ge=1)
 
