@@ -1,8 +1,9 @@
 """The composite transforms every pipeline is built from (batch and streaming share them).
 
 Data moves as DataFrame chunks keyed by stable shards: transactions by ``transaction_id`` shard,
-entity events by customer or terminal shard. Each entity's events are folded in event order through
-the core's EntityFold, i.e. the same code the scoring service's features come from.
+entity events by customer or terminal shard. Each shard's entities are folded in event order by the
+core's columnar fold (fraudops.features.columnar), which runs the same feature definitions the
+scoring service runs, on whole columns; profiles for the store come from the core's EntityFold.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from apache_beam.metrics import Metrics
 
 from beam_pipelines.io import DEAD_LETTER
 from beam_pipelines.sharding import split_frame
-from fraudops.features import FEATURE_NAMES, PART_NAMES, part_values
+from fraudops.features import FEATURE_NAMES
+from fraudops.features.columnar import TxColumns, fold_part_frame, part_columns
 from fraudops.features.offline import (
     LABEL_FRAME_COLUMNS,
     fixed_delay_label_frame,
@@ -178,6 +180,9 @@ class _FoldShard(beam.DoFn):
         tagged = list(grouped)
         tx_frames = [f for tag, f in tagged if tag == "tx"]
         label_frames = [f for tag, f in tagged if tag == "label"]
+        if self.features:
+            yield from self._features(tx_frames, label_frames)
+            return
         events: list[Any] = []
         for frame in tx_frames:
             events.extend(iter_txns(frame))
@@ -198,6 +203,27 @@ class _FoldShard(beam.DoFn):
         if not parts:
             return
         yield from split_frame(part_frame(self.kind, parts), "transaction_id", self.tx_shards)
+
+    def _features(
+        self, tx_frames: list[pd.DataFrame], label_frames: list[pd.DataFrame]
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The shard's feature parts by the columnar fold (the event fold if it cannot)."""
+        column = ENTITY_COLUMN[self.kind]
+        txs, labels = _concat(tx_frames), _concat(label_frames)
+        entity_ids = [f[column] for f in (txs, labels) if len(f)]
+        self.entities.inc(len(pd.unique(pd.concat(entity_ids))) if entity_ids else 0)
+        if txs.empty:
+            return
+        if labels.empty:
+            labels = pd.DataFrame(columns=LABEL_FRAME_COLUMNS)
+        part = fold_part_frame(self.kind, txs, labels, self.as_of)
+        if part is None:  # sums beyond int64: one event at a time, with Python integers
+            events = [*iter_txns(txs), *label_events(labels)]
+            parts, _ = fold_entities(self.kind, events, self.as_of)
+            part = part_frame(self.kind, parts)
+        self.folded.inc(len(part))
+        if len(part):
+            yield from split_frame(part, "transaction_id", self.tx_shards)
 
 
 class FoldEntities(beam.PTransform):  # type: ignore[misc]
@@ -248,8 +274,7 @@ def _assemble(
     txs = _concat(groups["tx"])
     if txs.empty:
         return
-    tx_rows = [part_values("transaction", tx) for tx in iter_txns(txs)]
-    tx_part = pd.DataFrame(tx_rows, columns=list(PART_NAMES["transaction"]))
+    tx_part = part_columns("transaction", TxColumns.from_frame(txs), None)
     customer = _concat(groups["customer"]).set_index("transaction_id")
     terminal = _concat(groups["terminal"]).set_index("transaction_id")
     ids = txs["transaction_id"]
