@@ -36,16 +36,21 @@ _SAFE = 2**62  # integer sums of one batch stay below this: int64 never overflow
 
 
 def _objects(frame: pd.DataFrame, column: str) -> Array:
-    values = frame[column]
-    if column in OPTIONAL_COLUMNS:  # as iter_txns: NA/NaN -> None
-        return np.array(
-            [None if v is pd.NA or v != v else v for v in values.tolist()], dtype=object
-        )
-    return values.to_numpy(dtype=object)
+    """An optional text column as objects, missing values None (as iter_txns gives them)."""
+    values: Array = frame[column].to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    return values
+
+
+def _ids(frame: pd.DataFrame, column: str) -> Any:
+    """An id column as it is stored (an Arrow string array, usually): ids are only compared."""
+    return frame[column].array
 
 
 class TxColumns:
-    """A column of transactions with the attributes of :class:`Txn` (as arrays)."""
+    """A column of transactions with the attributes of :class:`Txn` (as arrays).
+
+    ``transaction_id``, ``customer_id`` and ``terminal_id`` keep the frame's array type; optional
+    columns the frame does not have read as all None."""
 
     __slots__ = (
         "amount",
@@ -68,20 +73,25 @@ class TxColumns:
     def from_frame(cls, frame: pd.DataFrame) -> TxColumns:
         """A validated canonical frame (``ts`` in epoch seconds may replace ``timestamp``)."""
         cols = cls()
-        cols.transaction_id = _objects(frame, "transaction_id")
+        cols.transaction_id = _ids(frame, "transaction_id")
         if "ts" in frame.columns:
             cols.ts = frame["ts"].to_numpy(dtype=np.int64)
         else:
             cols.ts = epoch_seconds(frame["timestamp"])
-        cols.customer_id = _objects(frame, "customer_id")
-        cols.terminal_id = _objects(frame, "terminal_id")
+        cols.customer_id = _ids(frame, "customer_id")
+        cols.terminal_id = _ids(frame, "terminal_id")
         cols.amount = frame["amount"].astype("float64").to_numpy()
         # as Txn: round(amount * 1000) (half to even), at least 1
         cols.amount_milli = np.maximum(1, np.rint(cols.amount * 1000)).astype(np.int64)
         for name in OPTIONAL_COLUMNS:
-            missing = name not in frame.columns
-            setattr(cols, name, np.full(len(frame), None) if missing else _objects(frame, name))
+            if name in frame.columns:
+                setattr(cols, name, _objects(frame, name))
         return cols
+
+    def __getattr__(self, name: str) -> Array:  # only called for a column not set
+        if name in OPTIONAL_COLUMNS:
+            return np.full(len(self), None)
+        raise AttributeError(name)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -89,7 +99,11 @@ class TxColumns:
     def take(self, index: Array) -> TxColumns:
         out = TxColumns()
         for name in self.__slots__:
-            setattr(out, name, getattr(self, name)[index])
+            try:
+                values = object.__getattribute__(self, name)
+            except AttributeError:
+                continue
+            setattr(out, name, values[index])
         return out
 
 
@@ -99,9 +113,9 @@ class LabelColumns:
     __slots__ = ("arrival_ts", "customer_id", "is_fraud", "terminal_id", "transaction_id")
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.transaction_id = _objects(frame, "transaction_id")
-        self.customer_id = _objects(frame, "customer_id")
-        self.terminal_id = _objects(frame, "terminal_id")
+        self.transaction_id = _ids(frame, "transaction_id")
+        self.customer_id = _ids(frame, "customer_id")
+        self.terminal_id = _ids(frame, "terminal_id")
         self.arrival_ts = frame["arrival_ts"].to_numpy(dtype=np.int64)
         self.is_fraud = frame["is_fraud"].to_numpy().astype(bool).astype(np.int64)
 
@@ -125,6 +139,23 @@ def _kept(kind: EntityKind) -> tuple[set[str], bool, bool]:
     return series, LAST_FIELD in fields, any(f.startswith(PAIR_PREFIX) for f in fields)
 
 
+def _order_ties_by_id(
+    order: Array, ent: Array, time: Array, is_label: Array, tx_ids: Any, label_ids: Any
+) -> None:
+    """Events of one entity at the same second and of the same type go in id order (in place):
+    sorting every event by its id string costs more than these few runs."""
+    e, t, lab = ent[order], time[order], is_label[order]
+    tie = (e[1:] == e[:-1]) & (t[1:] == t[:-1]) & (lab[1:] == lab[:-1])
+    if not tie.any():
+        return
+    n = len(tx_ids)
+    edges = np.diff(np.concatenate([[0], tie.astype(np.int8), [0]]))
+    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        run = order[start : stop + 1]  # stop: the last event equal to its predecessor
+        ids = [tx_ids[j] if j < n else label_ids[j - n] for j in run]
+        order[start : stop + 1] = run[sorted(range(len(run)), key=ids.__getitem__)]
+
+
 class ColumnarState:
     """Every transaction's entity state just before it, as the features read it (column form).
 
@@ -135,14 +166,16 @@ class ColumnarState:
     def __init__(self, kind: EntityKind, txs: TxColumns, labels: LabelColumns) -> None:
         n, m = len(txs), len(labels)
         column = ENTITY_COLUMN[kind]
-        ent, _ = pd.factorize(np.concatenate([getattr(txs, column), getattr(labels, column)]))
-        ids, _ = pd.factorize(
-            np.concatenate([txs.transaction_id, labels.transaction_id]), sort=True
+        entities = pd.concat(
+            [pd.Series(getattr(txs, column)), pd.Series(getattr(labels, column))],
+            ignore_index=True,
         )
+        ent = pd.factorize(entities)[0].astype(np.int64)
         time = np.concatenate([txs.ts, labels.arrival_ts])
         is_label = np.concatenate([np.zeros(n, np.int8), np.ones(m, np.int8)])
-        order = np.lexsort((ids, is_label, time, ent))  # stable: ties keep the input order
-        self.ent, self.time = ent[order].astype(np.int64), time[order]
+        order = np.lexsort((is_label, time, ent))  # stable: ties keep the input order
+        _order_ties_by_id(order, ent, time, is_label, txs.transaction_id, labels.transaction_id)
+        self.ent, self.time = ent[order], time[order]
         is_tx = order < n
         self.tx_pos = np.flatnonzero(is_tx)  # where each transaction sits among the events
         self.tx_index = order[is_tx]  # and which input row it is
@@ -154,7 +187,8 @@ class ColumnarState:
         label_row = order[~is_tx] - n
         delta = np.zeros(n + m, np.int64)
         if m:  # a label changes the count by new - previous label of the same transaction
-            lab_ent, lab_id = self.ent[label_pos], ids[order[~is_tx]]
+            lab_ent = self.ent[label_pos]
+            lab_id = pd.factorize(pd.Series(labels.transaction_id))[0][label_row]
             by_tx = np.lexsort((label_pos, lab_id, lab_ent))
             value = labels.is_fraud[label_row][by_tx]
             same = (lab_ent[by_tx][1:] == lab_ent[by_tx][:-1]) & (
