@@ -13,6 +13,8 @@ from typing import Any
 
 import apache_beam as beam
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from beam_pipelines.io import DEAD_LETTER
@@ -267,6 +269,18 @@ class FoldEntities(beam.PTransform):  # type: ignore[misc]
 DATASET_KEYS = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
 
 
+def _aligned(part: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """``part``'s rows (without transaction_id) in the order of ``ids``: KeyError if one is
+    missing, as ``.loc``. A hash lookup in Arrow when every id is there exactly once."""
+    keys = part["transaction_id"] if "transaction_id" in part.columns else pd.Series([])
+    if len(keys) == len(ids):  # then all found + same size = each exactly once (ids unique)
+        index = pc.index_in(pa.array(ids), value_set=pa.array(keys))
+        if index.null_count == 0:
+            rows = part.drop(columns="transaction_id").take(index.to_numpy())
+            return rows.reset_index(drop=True)
+    return part.set_index("transaction_id").loc[ids].reset_index(drop=True)
+
+
 def _assemble(
     element: tuple[int, dict[str, list[pd.DataFrame]]],
 ) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -275,14 +289,12 @@ def _assemble(
     if txs.empty:
         return
     tx_part = part_columns("transaction", TxColumns.from_frame(txs), None)
-    customer = _concat(groups["customer"]).set_index("transaction_id")
-    terminal = _concat(groups["terminal"]).set_index("transaction_id")
     ids = txs["transaction_id"]
     features = pd.concat(
         [
             tx_part,
-            customer.loc[ids].reset_index(drop=True),
-            terminal.loc[ids].reset_index(drop=True),
+            _aligned(_concat(groups["customer"]), ids),
+            _aligned(_concat(groups["terminal"]), ids),
         ],
         axis=1,
     )[list(FEATURE_NAMES)]
