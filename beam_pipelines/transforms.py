@@ -3,7 +3,8 @@
 Data moves as DataFrame chunks keyed by stable shards: transactions by ``transaction_id`` shard,
 entity events by customer or terminal shard. Each shard's entities are folded in event order by the
 core's columnar fold (fraudops.features.columnar), which runs the same feature definitions the
-scoring service runs, on whole columns; profiles for the store come from the core's EntityFold.
+scoring service runs, on whole columns, and gives the same final profiles as the core's EntityFold
+(which still folds a batch whose integer sums would not fit int64).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from apache_beam.metrics import Metrics
 from beam_pipelines.io import DEAD_LETTER
 from beam_pipelines.sharding import split_frame
 from fraudops.features import FEATURE_NAMES
-from fraudops.features.columnar import TxColumns, fold_part_frame, part_columns
+from fraudops.features.columnar import TxColumns, final_profiles, fold_part_frame, part_columns
 from fraudops.features.offline import (
     LABEL_FRAME_COLUMNS,
     fixed_delay_label_frame,
@@ -185,26 +186,31 @@ class _FoldShard(beam.DoFn):
         if self.features:
             yield from self._features(tx_frames, label_frames)
             return
+        profiles = self._profiles(tx_frames, label_frames)
+        self.entities.inc(len(profiles))
+        yield shard, profiles
+
+    def _profiles(
+        self, tx_frames: list[pd.DataFrame], label_frames: list[pd.DataFrame]
+    ) -> list[tuple[str, dict[str, int], dict[str, int]]]:
+        """Each entity's final profile hash and counted labels (columnar; else event by event)."""
+        txs, labels = _concat(tx_frames), _concat(label_frames)
+        if not txs.empty:
+            if labels.empty:
+                labels = pd.DataFrame(columns=LABEL_FRAME_COLUMNS)
+            profiles = final_profiles(self.kind, txs, labels, self.as_of)
+            if profiles is not None:
+                return profiles
         events: list[Any] = []
         for frame in tx_frames:
             events.extend(iter_txns(frame))
         for frame in label_frames:
             events.extend(label_events(frame))
-        parts, folds = fold_entities(self.kind, events, self.as_of, self.features)
-        self.entities.inc(len(folds))
-        if not self.features:
-            yield (
-                shard,
-                [
-                    (entity_id, fold.state.to_hash(), dict(fold.labels))
-                    for entity_id, fold in folds.items()
-                ],
-            )
-            return
-        self.folded.inc(len(parts))
-        if not parts:
-            return
-        yield from split_frame(part_frame(self.kind, parts), "transaction_id", self.tx_shards)
+        _, folds = fold_entities(self.kind, events, self.as_of, features=False)
+        return [
+            (entity_id, fold.state.to_hash(), dict(fold.labels))
+            for entity_id, fold in folds.items()
+        ]
 
     def _features(
         self, tx_frames: list[pd.DataFrame], label_frames: list[pd.DataFrame]

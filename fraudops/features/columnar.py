@@ -21,10 +21,13 @@ from fraudops.features.contract import Entity
 from fraudops.features.ops import Array, Known
 from fraudops.features.vector import PART_NAMES, SPECS
 from fraudops.profile_store.layout import (
+    DAY,
     GRANULARITY_WIDTH,
     LAST_FIELD,
     PAIR_PREFIX,
+    PRUNED_FIELD,
     EntityKind,
+    PruneBounds,
     label_update,
     transaction_update,
 )
@@ -170,7 +173,8 @@ class ColumnarState:
             [pd.Series(getattr(txs, column)), pd.Series(getattr(labels, column))],
             ignore_index=True,
         )
-        ent = pd.factorize(entities)[0].astype(np.int64)
+        codes, self.entity_ids = pd.factorize(entities)
+        ent = codes.astype(np.int64)
         time = np.concatenate([txs.ts, labels.arrival_ts])
         is_label = np.concatenate([np.zeros(n, np.int8), np.ones(m, np.int8)])
         order = np.lexsort((is_label, time, ent))  # stable: ties keep the input order
@@ -186,6 +190,7 @@ class ColumnarState:
         label_pos = np.flatnonzero(~is_tx)
         label_row = order[~is_tx] - n
         delta = np.zeros(n + m, np.int64)
+        self.labels_now: list[tuple[int, str, int]] = []  # (entity, transaction_id, label)
         if m:  # a label changes the count by new - previous label of the same transaction
             lab_ent = self.ent[label_pos]
             lab_id = pd.factorize(pd.Series(labels.transaction_id))[0][label_row]
@@ -196,12 +201,23 @@ class ColumnarState:
             )
             previous = np.concatenate([[0], np.where(same, value[:-1], 0)])
             delta[label_pos[by_tx]] = value - previous
+            last = np.flatnonzero(np.concatenate([~same, [True]]))  # each one's latest label
+            rows = label_row[by_tx][last]
+            self.labels_now = list(
+                zip(
+                    lab_ent[by_tx][last].tolist(),
+                    [labels.transaction_id[r] for r in rows],
+                    value[last].tolist(),
+                    strict=True,
+                )
+            )
         count = is_tx.astype(np.int64)
         amount = np.zeros(n + m, np.int64)
         amount[self.tx_pos] = txs.amount_milli[self.tx_index]
+        self.values = {"n": count, "a": amount, "f": delta}  # what each event adds, per metric
         self.prefix = {
             metric: np.concatenate([[0], np.cumsum(values)])
-            for metric, values in (("n", count), ("a", amount), ("f", delta))
+            for metric, values in self.values.items()
         }
         self.series, self.keeps_last, self.keeps_pairs = _kept(kind)
         self._keys: dict[str, tuple[Array, int, int]] = {}
@@ -352,3 +368,98 @@ def fold_part_frame(
     frame = part_columns(kind, state.txs, state)
     frame.insert(0, "transaction_id", state.txs.transaction_id)
     return frame
+
+
+# --- final profiles (the backfill) ---------------------------------------------------------------
+Profile = tuple[str, dict[str, int], dict[str, int]]  # entity id, profile hash, labels counted
+
+
+def final_profiles(
+    kind: EntityKind,
+    transactions: pd.DataFrame,
+    labels: pd.DataFrame,
+    as_of: int | None = None,
+) -> list[Profile] | None:
+    """Every entity's profile hash (as :meth:`EntityState.to_hash`) and counted labels after
+    all its events before ``as_of``: what the event-by-event fold ends with, or None when the
+    sums would not fit int64.
+
+    The fold prunes at the first event of each event day, and bounds only grow, so what is
+    left is what the last of those prunings keeps: a bucket at or after its granularity's floor
+    (PruneBounds at that event) whose sum is not 0 (the script deletes a field that falls to 0),
+    and each terminal's latest transaction unless older than the pair horizon then.
+    """
+    column = ENTITY_COLUMN[kind]
+    txs = TxColumns.from_frame(transactions)
+    label_cols = LabelColumns(labels)
+    every = pd.unique(
+        pd.concat([pd.Series(getattr(txs, column)), pd.Series(getattr(label_cols, column))])
+    )
+    if as_of is not None:
+        txs = txs.take(np.flatnonzero(txs.ts < as_of))
+        label_cols = label_cols.before(as_of)
+    if not ColumnarState.safe(txs):
+        return None
+    state = ColumnarState(kind, txs, label_cols)
+    hashes: list[dict[str, int]] = [{} for _ in range(len(state.entity_ids))]
+    counted: list[dict[str, int]] = [{} for _ in range(len(state.entity_ids))]
+    ent, time = state.ent, state.time
+    if len(ent):
+        starts = np.flatnonzero(np.concatenate([[True], ent[1:] != ent[:-1]]))
+        ends = np.concatenate([starts[1:], [len(ent)]])
+        block_ent = ent[starts]
+        block = np.repeat(np.arange(len(starts)), ends - starts)
+        # the last pruning: the first event of each entity's last event day
+        day_keys = state._bucket_keys("d")[0]
+        pruned_at = time[np.searchsorted(day_keys, day_keys[ends - 1], "left")]
+        bounds = PruneBounds.at(pruned_at)
+        floors = {"m": bounds.min_minute, "h": bounds.min_hour, "d": bounds.min_day}
+        for series in sorted(state.series):
+            gran, metric = series[0], series[1:]
+            keys = state._bucket_keys(gran)[0]
+            first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+            sums = np.add.reduceat(state.values[metric], first)
+            bucket = time[first] // GRANULARITY_WIDTH[gran]
+            keep = (sums != 0) & (bucket >= cast(Array, floors[gran])[block[first]])
+            for e, b, v in zip(
+                ent[first][keep].tolist(), bucket[keep].tolist(), sums[keep].tolist(), strict=True
+            ):
+                hashes[e][f"{gran}:{b}:{metric}"] = v
+        if state.keeps_last and len(state.tx_pos):
+            tx_ent = state.tx_ent
+            last = np.flatnonzero(np.concatenate([tx_ent[1:] != tx_ent[:-1], [True]]))
+            for e, ts in zip(tx_ent[last].tolist(), state.tx_time[last].tolist(), strict=True):
+                hashes[e][LAST_FIELD] = ts
+        if state.keeps_pairs and len(state.tx_pos):
+            _pair_latest(state, hashes, block, cast(Array, bounds.min_pair_ts))
+        for e, d in zip(block_ent.tolist(), (time[ends - 1] // DAY).tolist(), strict=True):
+            hashes[e][PRUNED_FIELD] = d
+    for e, transaction_id, value in state.labels_now:
+        counted[e][transaction_id] = value
+    index = {entity_id: i for i, entity_id in enumerate(state.entity_ids)}
+    out: list[Profile] = []
+    for entity_id in every:
+        i = index.get(entity_id)
+        out.append((entity_id, {}, {}) if i is None else (entity_id, hashes[i], counted[i]))
+    return out
+
+
+def _pair_latest(
+    state: ColumnarState, hashes: list[dict[str, int]], block: Array, min_pair_ts: Array
+) -> None:
+    """p:<terminal> = the entity's latest transaction there, if not older than the bound."""
+    n = len(state.tx_pos)
+    term, _ = pd.factorize(state.txs.terminal_id)
+    by_pair = np.lexsort((np.arange(n), term, state.tx_ent))
+    ent, term_sorted = state.tx_ent[by_pair], term[by_pair]
+    last = np.flatnonzero(
+        np.concatenate([(ent[1:] != ent[:-1]) | (term_sorted[1:] != term_sorted[:-1]), [True]])
+    )
+    rows = by_pair[last]
+    ts = state.tx_time[rows]
+    keep = ts >= min_pair_ts[block[state.tx_pos[rows]]]
+    terminals = state.txs.terminal_id
+    for e, r, t in zip(
+        ent[last][keep].tolist(), rows[keep].tolist(), ts[keep].tolist(), strict=True
+    ):
+        hashes[e][PAIR_PREFIX + terminals[r]] = t

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudops.features import PART_NAMES, part_values
-from fraudops.features.columnar import TxColumns, fold_part_frame, part_columns
+from fraudops.features.columnar import TxColumns, final_profiles, fold_part_frame, part_columns
 from fraudops.features.offline import (
     LABEL_FRAME_COLUMNS,
     fixed_delay_label_frame,
@@ -134,3 +134,84 @@ def test_columnar_fold_equals_event_fold_on_edges(
         ours = fold_part_frame(kind, history, labels)  # type: ignore[arg-type]
         assert ours is not None
         assert_same(ours, _event_fold(kind, history, labels))
+
+
+def _event_profiles(
+    kind: str, history: pd.DataFrame, labels: pd.DataFrame, as_of: int | None
+) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+    events = [*iter_txns(history), *label_events(labels)]
+    _, folds = fold_entities(kind, events, as_of, features=False)  # type: ignore[arg-type]
+    return {e: (f.state.to_hash(), dict(f.labels)) for e, f in folds.items()}
+
+
+def assert_same_profiles(ours: list | None, expected: dict) -> None:  # type: ignore[type-arg]
+    assert ours is not None
+    got = {entity_id: (fields, labels) for entity_id, fields, labels in ours}
+    assert len(got) == len(ours)  # each entity once
+    assert set(got) == set(expected)
+    for entity_id, (fields, labels) in expected.items():
+        assert got[entity_id][0] == fields, entity_id
+        assert got[entity_id][1] == labels, entity_id
+        for value in [*got[entity_id][0].values(), *got[entity_id][1].values()]:
+            assert type(value) is int  # what the Redis client is given
+
+
+@pytest.mark.parametrize("kind", ["customer", "terminal"])
+@pytest.mark.parametrize("cut", [None, 0.5, 0.999])
+def test_final_profiles_equal_the_event_fold(
+    small_history: pd.DataFrame, kind: str, cut: float | None
+) -> None:
+    labels = _labels_with_relabels(small_history, seed=11)
+    ts = epoch_seconds(small_history["timestamp"])
+    as_of = None if cut is None else int(np.quantile(ts, cut))
+    shuffled = small_history.sample(frac=1.0, random_state=2).reset_index(drop=True)
+    ours = final_profiles(kind, shuffled, labels, as_of)  # type: ignore[arg-type]
+    assert_same_profiles(ours, _event_profiles(kind, shuffled, labels, as_of))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(tx_strategy, min_size=1, max_size=30),
+    label_picks=label_picks_strategy,
+    cut=st.one_of(st.none(), st.integers(0, 50 * DAY)),
+)
+def test_final_profiles_equal_the_event_fold_on_edges(
+    rows: list[tuple[int, str, str, object, str | None]],
+    label_picks: list[tuple[int, int, bool]],
+    cut: int | None,
+) -> None:
+    history = frame(rows)
+    labels = pd.DataFrame(
+        [
+            (
+                history.transaction_id.iloc[i],
+                history.customer_id.iloc[i],
+                history.terminal_id.iloc[i],
+                BASE + rows[i][0] + delay,
+                int(fraud),
+            )
+            for i, delay, fraud in label_picks
+            if i < len(rows)
+        ],
+        columns=LABEL_FRAME_COLUMNS,
+    )
+    as_of = None if cut is None else BASE + cut
+    for kind in ("customer", "terminal"):
+        ours = final_profiles(kind, history, labels, as_of)  # type: ignore[arg-type]
+        assert_same_profiles(ours, _event_profiles(kind, history, labels, as_of))
+
+
+@pytest.mark.parametrize("late", [0, 1, 2, 3, DAY - 1])
+def test_final_profiles_prune_pairs_at_the_horizon_as_the_event_fold(late: int) -> None:
+    # terminals last used 90 days (give or take a second) before the last event day's first one
+    rows = [(i, "alice", f"T{i}", "10.00", None) for i in range(4)]
+    rows += [(90 * DAY + late, "alice", "T9", "5.00", None), (91 * DAY, "alice", "T2", "1", None)]
+    rows += [(91 * DAY + 5, "bob", "T1", "2.00", None)]
+    history = frame(rows)
+    labels = pd.DataFrame(
+        [("tx000", "alice", "T0", BASE + 92 * DAY + late, 1)], columns=LABEL_FRAME_COLUMNS
+    )
+    for kind in ("customer", "terminal"):
+        for as_of in (None, BASE + 91 * DAY, BASE + 91 * DAY + 1, BASE + 90 * DAY + late + 1):
+            ours = final_profiles(kind, history, labels, as_of)  # type: ignore[arg-type]
+            assert_same_profiles(ours, _event_profiles(kind, history, labels, as_of))
