@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# keys with (almost) no repeats: hashing each value beats factorising first (same hashes)
+UNIQUE_KEYS = frozenset({"transaction_id"})
 
-def shard_column(values: pd.Series, shards: int) -> np.ndarray:
+
+def shard_column(values: pd.Series, shards: int, unique: bool = False) -> np.ndarray:
     """Vectorised: pandas' object hash uses a fixed key, so it is stable across processes."""
-    hashed = pd.util.hash_array(values.astype(str).to_numpy(dtype=object))
+    strings = values.astype(str).to_numpy(dtype=object)
+    hashed = pd.util.hash_array(strings, categorize=not unique)
     return (hashed % np.uint64(shards)).astype(np.int64)
 
 
@@ -16,5 +20,5 @@ def split_frame(frame: pd.DataFrame, column: str, shards: int) -> list[tuple[int
     """(shard, rows of that shard) for every non-empty shard of ``frame[column]``."""
     if frame.empty:
         return []
-    keys = shard_column(frame[column], shards)
+    keys = shard_column(frame[column], shards, unique=column in UNIQUE_KEYS)
     return [(int(s), part) for s, part in frame.groupby(keys, sort=True)]

@@ -1,8 +1,10 @@
 """The composite transforms every pipeline is built from (batch and streaming share them).
 
 Data moves as DataFrame chunks keyed by stable shards: transactions by ``transaction_id`` shard,
-entity events by customer or terminal shard. Each entity's events are folded in event order through
-the core's EntityFold, i.e. the same code the scoring service's features come from.
+entity events by customer or terminal shard. Each shard's entities are folded in event order by the
+core's columnar fold (fraudops.features.columnar), which runs the same feature definitions the
+scoring service runs, on whole columns, and gives the same final profiles as the core's EntityFold
+(which still folds a batch whose integer sums would not fit int64).
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from typing import Any
 
 import apache_beam as beam
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from beam_pipelines.io import DEAD_LETTER
 from beam_pipelines.sharding import split_frame
-from fraudops.features import FEATURE_NAMES, PART_NAMES, part_values
+from fraudops.features import FEATURE_NAMES
+from fraudops.features.columnar import TxColumns, final_profiles, fold_part_frame, part_columns
 from fraudops.features.offline import (
     LABEL_FRAME_COLUMNS,
     fixed_delay_label_frame,
@@ -203,26 +208,55 @@ class _FoldShard(beam.DoFn):
         tagged = list(grouped)
         tx_frames = [f for tag, f in tagged if tag == "tx"]
         label_frames = [f for tag, f in tagged if tag == "label"]
+        if self.features:
+            yield from self._features(tx_frames, label_frames)
+            return
+        profiles = self._profiles(tx_frames, label_frames)
+        self.entities.inc(len(profiles))
+        yield shard, profiles
+
+    def _profiles(
+        self, tx_frames: list[pd.DataFrame], label_frames: list[pd.DataFrame]
+    ) -> list[tuple[str, dict[str, int], dict[str, int]]]:
+        """Each entity's final profile hash and counted labels (columnar; else event by event)."""
+        txs, labels = _concat(tx_frames), _concat(label_frames)
+        if not txs.empty:
+            if labels.empty:
+                labels = pd.DataFrame(columns=LABEL_FRAME_COLUMNS)
+            profiles = final_profiles(self.kind, txs, labels, self.as_of)
+            if profiles is not None:
+                return profiles
         events: list[Any] = []
         for frame in tx_frames:
             events.extend(iter_txns(frame))
         for frame in label_frames:
             events.extend(label_events(frame))
-        parts, folds = fold_entities(self.kind, events, self.as_of, self.features)
-        self.entities.inc(len(folds))
-        if not self.features:
-            yield (
-                shard,
-                [
-                    (entity_id, fold.state.to_hash(), dict(fold.labels))
-                    for entity_id, fold in folds.items()
-                ],
-            )
+        _, folds = fold_entities(self.kind, events, self.as_of, features=False)
+        return [
+            (entity_id, fold.state.to_hash(), dict(fold.labels))
+            for entity_id, fold in folds.items()
+        ]
+
+    def _features(
+        self, tx_frames: list[pd.DataFrame], label_frames: list[pd.DataFrame]
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
+        """The shard's feature parts by the columnar fold (the event fold if it cannot)."""
+        column = ENTITY_COLUMN[self.kind]
+        txs, labels = _concat(tx_frames), _concat(label_frames)
+        entity_ids = [f[column] for f in (txs, labels) if len(f)]
+        self.entities.inc(len(pd.unique(pd.concat(entity_ids))) if entity_ids else 0)
+        if txs.empty:
             return
-        self.folded.inc(len(parts))
-        if not parts:
-            return
-        yield from split_frame(part_frame(self.kind, parts), "transaction_id", self.tx_shards)
+        if labels.empty:
+            labels = pd.DataFrame(columns=LABEL_FRAME_COLUMNS)
+        part = fold_part_frame(self.kind, txs, labels, self.as_of)
+        if part is None:  # sums beyond int64: one event at a time, with Python integers
+            events = [*iter_txns(txs), *label_events(labels)]
+            parts, _ = fold_entities(self.kind, events, self.as_of)
+            part = part_frame(self.kind, parts)
+        self.folded.inc(len(part))
+        if len(part):
+            yield from split_frame(part, "transaction_id", self.tx_shards)
 
 
 class FoldEntities(beam.PTransform):  # type: ignore[misc]
@@ -266,6 +300,18 @@ class FoldEntities(beam.PTransform):  # type: ignore[misc]
 DATASET_KEYS = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
 
 
+def _aligned(part: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """``part``'s rows (without transaction_id) in the order of ``ids``: KeyError if one is
+    missing, as ``.loc``. A hash lookup in Arrow when every id is there exactly once."""
+    keys = part["transaction_id"] if "transaction_id" in part.columns else pd.Series([])
+    if len(keys) == len(ids):  # then all found + same size = each exactly once (ids unique)
+        index = pc.index_in(pa.array(ids), value_set=pa.array(keys))
+        if index.null_count == 0:
+            rows = part.drop(columns="transaction_id").take(index.to_numpy())
+            return rows.reset_index(drop=True)
+    return part.set_index("transaction_id").loc[ids].reset_index(drop=True)
+
+
 def _assemble(
     element: tuple[int, dict[str, list[pd.DataFrame]]],
 ) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -273,16 +319,13 @@ def _assemble(
     txs = _concat(groups["tx"])
     if txs.empty:
         return
-    tx_rows = [part_values("transaction", tx) for tx in iter_txns(txs)]
-    tx_part = pd.DataFrame(tx_rows, columns=list(PART_NAMES["transaction"]))
-    customer = _concat(groups["customer"]).set_index("transaction_id")
-    terminal = _concat(groups["terminal"]).set_index("transaction_id")
+    tx_part = part_columns("transaction", TxColumns.from_frame(txs), None)
     ids = txs["transaction_id"]
     features = pd.concat(
         [
             tx_part,
-            customer.loc[ids].reset_index(drop=True),
-            terminal.loc[ids].reset_index(drop=True),
+            _aligned(_concat(groups["customer"]), ids),
+            _aligned(_concat(groups["terminal"]), ids),
         ],
         axis=1,
     )[list(FEATURE_NAMES)]

@@ -5,6 +5,11 @@ transaction itself is added by the feature where its definition says "including 
 transaction"). ``as_of`` is the evaluation time in epoch seconds, the transaction's own timestamp
 in scoring and in datasets. No clock and no I/O here.
 
+Each function is also run on whole columns at once (``tx`` a column of transactions, ``state``
+every one's entity state before it, ``as_of`` an array: see fraudops.features.columnar), so the
+formulas use only arithmetic and the helpers of fraudops.features.ops, never ``if``/``max``/
+``float`` on a value that comes from ``tx``, ``state`` or ``as_of``.
+
 Windows are on UTC buckets (see fraudops.profile_store.layout): an "N-bucket window" is the bucket
 holding ``as_of`` and the N-1 before it, so a 1-day window covers between 23 and 24 hours.
 Terminal counts are taken over a window that ends LABEL_DELAY_DAYS before ``as_of``, and terminal
@@ -16,6 +21,7 @@ with real arrival times it uses exactly what was known.
 from __future__ import annotations
 
 from fraudops.features.contract import feature
+from fraudops.features.ops import as_float, divide, flag, if_known, maximum, or_default, ratio_or
 from fraudops.profile_store.layout import DAY, HOUR, LABEL_DELAY_DAYS, MINUTE, PAIR_HORIZON_S
 from fraudops.profile_store.state import EntityState
 from fraudops.schema import Txn
@@ -38,7 +44,7 @@ def _avg_with_current(
     bucket = as_of // width
     count = state.window_sum(gran + "n", bucket - n + 1, bucket) + 1
     total = state.window_sum(gran + "a", bucket - n + 1, bucket) + tx.amount_milli
-    return total / count / 1000.0
+    return divide(total, count) / 1000.0
 
 
 def _sum_with_current(
@@ -52,7 +58,7 @@ def _ratio_to_prior_avg(tx: Txn, state: EntityState, as_of: int, days: int) -> f
     day = as_of // DAY
     count = state.window_sum("dn", day - days + 1, day)
     total = state.window_sum("da", day - days + 1, day)
-    return tx.amount_milli * count / total if count and total > 0 else 1.0
+    return ratio_or(tx.amount_milli * count, total, (count != 0) & (total > 0), 1.0)
 
 
 def _terminal_delayed_count(state: EntityState, as_of: int, days: int) -> int:
@@ -62,14 +68,13 @@ def _terminal_delayed_count(state: EntityState, as_of: int, days: int) -> int:
 
 def _frauds_arrived(state: EntityState, as_of: int, days: int) -> int:
     day = as_of // DAY
-    return max(0, state.window_sum("df", day - days + 1, day))
+    return maximum(0, state.window_sum("df", day - days + 1, day))
 
 
 def _terminal_risk(state: EntityState, as_of: int, days: int) -> float:
     frauds = _frauds_arrived(state, as_of, days)
-    if frauds == 0:
-        return 0.0
-    return frauds / max(_terminal_delayed_count(state, as_of, days), frauds)
+    count = _terminal_delayed_count(state, as_of, days)
+    return ratio_or(frauds, maximum(count, frauds), frauds != 0, 0.0)
 
 
 # --- the transaction itself ----------------------------------------------------------------
@@ -82,13 +87,13 @@ def tx_amount(tx: Txn, state: EntityState, as_of: int) -> float:
 @feature("tx_during_weekend", "transaction", default="always present")
 def tx_during_weekend(tx: Txn, state: EntityState, as_of: int) -> float:
     """1 if the transaction's UTC day is Saturday or Sunday, else 0."""
-    return 1.0 if (tx.ts // DAY + 3) % 7 >= 5 else 0.0  # 1970-01-01 was a Thursday
+    return flag((tx.ts // DAY + 3) % 7 >= 5)  # 1970-01-01 was a Thursday
 
 
 @feature("tx_during_night", "transaction", default="always present")
 def tx_during_night(tx: Txn, state: EntityState, as_of: int) -> float:
     """1 if the UTC hour of the transaction is <= 6 (the Handbook's night), else 0."""
-    return 1.0 if _hour_of_day(tx.ts) <= 6 else 0.0
+    return flag(_hour_of_day(tx.ts) <= 6)
 
 
 # --- customer: the Handbook set ------------------------------------------------------------
@@ -96,7 +101,7 @@ def _customer_window_features(days: int, gran: str, width: int, buckets: int, la
     @feature(f"customer_nb_tx_{days}day", "customer", window=label, default="1 (this tx)")
     def nb_tx(tx: Txn, state: EntityState, as_of: int) -> float:
         """Customer's transactions in the window, including this one."""
-        return float(_count_with_current(state, gran + "n", as_of, width, buckets))
+        return as_float(_count_with_current(state, gran + "n", as_of, width, buckets))
 
     @feature(f"customer_avg_amount_{days}day", "customer", window=label, default="tx_amount")
     def avg_amount(tx: Txn, state: EntityState, as_of: int) -> float:
@@ -116,7 +121,7 @@ def _terminal_window_features(days: int) -> None:
     @feature(f"terminal_nb_tx_{days}day", "terminal", window=window, default="0")
     def nb_tx(tx: Txn, state: EntityState, as_of: int) -> float:
         """Terminal's transactions in the delayed window (labels for them are normally known)."""
-        return float(_terminal_delayed_count(state, as_of, days))
+        return as_float(_terminal_delayed_count(state, as_of, days))
 
     @feature(f"terminal_risk_{days}day", "terminal", window=f"{days} day buckets", default="0")
     def risk(tx: Txn, state: EntityState, as_of: int) -> float:
@@ -133,7 +138,7 @@ def _velocity_features(label: str, minutes: int) -> None:
     @feature(f"customer_count_{label}", "customer", window=f"{minutes} minute buckets", default="1")
     def count(tx: Txn, state: EntityState, as_of: int) -> float:
         """Customer's transactions in the window, including this one (card-testing bursts)."""
-        return float(_count_with_current(state, "mn", as_of, MINUTE, minutes))
+        return as_float(_count_with_current(state, "mn", as_of, MINUTE, minutes))
 
     @feature(
         f"customer_amount_{label}", "customer", window=f"{minutes} minute buckets", default="amount"
@@ -156,9 +161,7 @@ def customer_amount_24h(tx: Txn, state: EntityState, as_of: int) -> float:
 @feature("customer_seconds_since_prev_tx", "customer", default="-1 (no earlier transaction)")
 def customer_seconds_since_prev_tx(tx: Txn, state: EntityState, as_of: int) -> float:
     """Seconds since the customer's latest earlier transaction (0 if that one is later)."""
-    if state.last_ts is None:
-        return -1.0
-    return float(max(0, as_of - state.last_ts))
+    return if_known(state.last_ts, lambda last: as_float(maximum(0, as_of - last)), -1.0)
 
 
 @feature("customer_amount_ratio_7day", "customer", window="7 day buckets", default="1")
@@ -176,45 +179,42 @@ def customer_amount_ratio_30day(tx: Txn, state: EntityState, as_of: int) -> floa
 @feature("customer_distinct_terminals_24h", "customer", window="exact 24 h", default="1")
 def customer_distinct_terminals_24h(tx: Txn, state: EntityState, as_of: int) -> float:
     """Distinct terminals the customer used in (as_of - 24 h, as_of], this one included."""
-    since = as_of - DAY
-    recent = {t for t, ts in state.pairs.items() if ts > since}
-    recent.add(tx.terminal_id)
-    return float(len(recent))
+    return as_float(state.terminals_since(as_of - DAY, tx.terminal_id))
 
 
 @feature("customer_new_terminal", "customer", window="exact 90 days", default="1")
 def customer_new_terminal(tx: Txn, state: EntityState, as_of: int) -> float:
     """1 if the customer has no transaction at this terminal in the last 90 days, else 0."""
-    seen = state.pairs.get(tx.terminal_id)
-    return 0.0 if seen is not None and seen >= as_of - PAIR_HORIZON_S else 1.0
+    seen = state.pair_ts(tx.terminal_id)
+    return if_known(seen, lambda ts: flag(ts < as_of - PAIR_HORIZON_S), 1.0)
 
 
 @feature("customer_frauds_known_30day", "customer", window="30 day buckets", default="0")
 def customer_frauds_known_30day(tx: Txn, state: EntityState, as_of: int) -> float:
     """Fraud labels on this customer's transactions that ARRIVED in the window (net, >= 0)."""
-    return float(_frauds_arrived(state, as_of, 30))
+    return as_float(_frauds_arrived(state, as_of, 30))
 
 
 @feature("tx_hour", "transaction", default="always present")
 def tx_hour(tx: Txn, state: EntityState, as_of: int) -> float:
     """UTC hour of day, 0-23."""
-    return float(_hour_of_day(tx.ts))
+    return as_float(_hour_of_day(tx.ts))
 
 
 # --- categorical pass-through (CatBoost uses them natively) -----------------------------------
 @feature("mcc", "transaction", kind="categorical", default="UNK")
 def mcc(tx: Txn, state: EntityState, as_of: int) -> str:
     """Merchant category code (ISO 18245) as given."""
-    return tx.mcc or UNKNOWN
+    return or_default(tx.mcc, UNKNOWN)
 
 
 @feature("country", "transaction", kind="categorical", default="UNK")
 def country(tx: Txn, state: EntityState, as_of: int) -> str:
     """ISO 3166 alpha-2 country of the terminal as given."""
-    return tx.country or UNKNOWN
+    return or_default(tx.country, UNKNOWN)
 
 
 @feature("channel", "transaction", kind="categorical", default="UNK")
 def channel(tx: Txn, state: EntityState, as_of: int) -> str:
     """card_present, ecommerce, atm, ... as given."""
-    return tx.channel or UNKNOWN
+    return or_default(tx.channel, UNKNOWN)

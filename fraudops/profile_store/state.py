@@ -160,6 +160,16 @@ class EntityState:
             total = self._sums[key] = s.sum(first, last) if s is not None else 0
         return total
 
+    def pair_ts(self, terminal_id: str) -> int | None:
+        """The latest transaction of this customer at ``terminal_id`` still kept, if any."""
+        return self.pairs.get(terminal_id)
+
+    def terminals_since(self, since: int, current: str) -> int:
+        """Distinct terminals used after ``since`` (epoch seconds), ``current`` included."""
+        recent = {t for t, ts in self.pairs.items() if ts > since}
+        recent.add(current)
+        return len(recent)
+
     # --- writing (mirror of apply_update.lua) ------------------------------------------------
     def apply(self, update: Update) -> None:
         self._sums.clear()

@@ -50,13 +50,13 @@ def frame(rows: list[tuple[int, str, str, object, str | None]]) -> pd.DataFrame:
     return good
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    rows=st.lists(tx_strategy, min_size=1, max_size=30),
-    label_picks=st.lists(
-        st.tuples(st.integers(0, 29), st.sampled_from(LABEL_DELAYS), st.booleans())
-    ),
+label_picks_strategy = st.lists(
+    st.tuples(st.integers(0, 29), st.sampled_from(LABEL_DELAYS), st.booleans())
 )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(tx_strategy, min_size=1, max_size=30), label_picks=label_picks_strategy)
 def test_fold_matches_reference_on_edges(
     rows: list[tuple[int, str, str, object, str | None]],
     label_picks: list[tuple[int, int, bool]],
