@@ -58,9 +58,11 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         budget = settings.redis_budget_ms / 1000
+        # Every call is bounded where it is made (asyncio.timeout: the request's budget). A
+        # client socket timeout would add a Task per write (wait_for) and a timer per reply.
         client = aredis.Redis.from_url(
             url,
-            socket_timeout=max(budget, 1.0),
+            socket_timeout=None,
             socket_connect_timeout=budget,
             max_connections=256,
             health_check_interval=0,
