@@ -21,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="worker processes (one per core)")
     p.add_argument("--access-log", action="store_true", help="log every request (ids only)")
+    p.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-* from --forwarded-allow-ips (behind a proxy)",
+    )
+    p.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     p.add_argument("--log-level", default="info")
 
 
@@ -43,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
             loop="uvloop",
             http="httptools",
             access_log=args.access_log,
+            proxy_headers=args.proxy_headers,  # off: one middleware less per request
+            forwarded_allow_ips=args.forwarded_allow_ips,
             log_level=args.log_level,
         )
     finally:
