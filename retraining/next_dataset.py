@@ -11,7 +11,7 @@ from typing import Any
 
 from beam_pipelines.dataset import DatasetJob
 from fraudops import datasets
-from fraudops.settings import CoreSettings, secret
+from fraudops.settings import CoreSettings
 
 INPUTS = "inputs"  # <datasets>/inputs/<digest>/: immutable feedback exports
 
@@ -50,7 +50,7 @@ def next_version_job(
     command: str,
     dead_letter: str | None = None,
 ) -> DatasetJob:
-    from services.compliance.erasure import ledger_for_build
+    from beam_pipelines.commands import erasure_ledger
     from services.feedback.export import export_inputs
 
     parent = parent or datasets.latest_version(root)
@@ -60,8 +60,7 @@ def next_version_job(
     history, labels, delay = parent_inputs(root, manifest)
     now = cutoff if cutoff is not None else int(datetime.now(UTC).timestamp())
     since = manifest.get("label_cutoff")
-    core = CoreSettings()
-    database_url = database_url or core.database_url
+    database_url = database_url or CoreSettings().database_url
     export = export_inputs(
         database_url,
         root / INPUTS,
@@ -78,7 +77,7 @@ def next_version_job(
         parent=parent,
         command=command,
         dead_letter=dead_letter,
-        erased=ledger_for_build(database_url, secret(core.erasure_key)),
+        erased=erasure_ledger(database_url),
         extra_manifest=(
             ("feedback", {
                 "scored_transactions": export.transactions,

@@ -349,6 +349,16 @@ def part_columns(entity: Entity, txs: TxColumns, state: ColumnarState | None) ->
     return pd.DataFrame(data, columns=list(PART_NAMES[entity]))
 
 
+def _state_before(
+    kind: EntityKind, txs: TxColumns, labels: LabelColumns, as_of: int | None
+) -> ColumnarState | None:
+    """The fold over the events before ``as_of``; None when its sums would not fit int64."""
+    if as_of is not None:
+        txs = txs.take(np.flatnonzero(txs.ts < as_of))
+        labels = labels.before(as_of)
+    return ColumnarState(kind, txs, labels) if ColumnarState.safe(txs) else None
+
+
 def fold_part_frame(
     kind: EntityKind,
     transactions: pd.DataFrame,
@@ -357,14 +367,9 @@ def fold_part_frame(
 ) -> pd.DataFrame | None:
     """``kind``'s feature part (transaction_id + PART_NAMES[kind]) of every transaction, or None
     when the batch's sums would not fit int64 (then fold event by event)."""
-    txs = TxColumns.from_frame(transactions)
-    label_cols = LabelColumns(labels)
-    if as_of is not None:
-        txs = txs.take(np.flatnonzero(txs.ts < as_of))
-        label_cols = label_cols.before(as_of)
-    if not ColumnarState.safe(txs):
+    state = _state_before(kind, TxColumns.from_frame(transactions), LabelColumns(labels), as_of)
+    if state is None:
         return None
-    state = ColumnarState(kind, txs, label_cols)
     frame = part_columns(kind, state.txs, state)
     frame.insert(0, "transaction_id", state.txs.transaction_id)
     return frame
@@ -395,12 +400,9 @@ def final_profiles(
     every = pd.unique(
         pd.concat([pd.Series(getattr(txs, column)), pd.Series(getattr(label_cols, column))])
     )
-    if as_of is not None:
-        txs = txs.take(np.flatnonzero(txs.ts < as_of))
-        label_cols = label_cols.before(as_of)
-    if not ColumnarState.safe(txs):
+    state = _state_before(kind, txs, label_cols, as_of)
+    if state is None:
         return None
-    state = ColumnarState(kind, txs, label_cols)
     hashes: list[dict[str, int]] = [{} for _ in range(len(state.entity_ids))]
     counted: list[dict[str, int]] = [{} for _ in range(len(state.entity_ids))]
     ent, time = state.ent, state.time

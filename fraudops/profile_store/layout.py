@@ -6,6 +6,7 @@ One hash per entity holds time-bucketed aggregates (see docs/profile_store.md):
     {prefix}:t:{<terminal_id>}            terminal profile hash
     {prefix}:c:{<customer_id>}:x:<tx_id>  "transaction already counted" marker (idempotency)
     {prefix}:c:{<customer_id>}:l:<tx_id>  current label of a transaction as this entity counted it
+    {prefix}:r:<tx_id>                    the scoring service's stored answer (idempotency)
 
 The ``{...}`` hash tag puts every key of one entity in one Redis Cluster slot, so each entity's
 update is a single-slot Lua script; customer and terminal updates go out pipelined in one round
@@ -65,6 +66,10 @@ def dedup_key(prefix: str, kind: EntityKind, entity_id: str, transaction_id: str
 
 def label_key(prefix: str, kind: EntityKind, entity_id: str, transaction_id: str) -> str:
     return f"{entity_key(prefix, kind, entity_id)}:l:{transaction_id}"
+
+
+def answer_key(prefix: str, transaction_id: str) -> str:
+    return f"{prefix}:r:{transaction_id}"
 
 
 def bucket_field(granularity: str, bucket: int, metric: str) -> str:

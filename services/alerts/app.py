@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.sessions import SessionMiddleware
 
-from fraudops.settings import CoreSettings
+from fraudops.settings import CoreSettings, secret
 from services.alerts import console
 from services.alerts.analysts import Analysts
 from services.alerts.channels import Message, channels_from
@@ -126,9 +126,7 @@ def create_app(
     )
     app.state.analysts = analysts
     app.state.feedback_url = settings.feedback_url.rstrip("/")
-    app.state.feedback_key = (
-        settings.feedback_api_key.get_secret_value() if settings.feedback_api_key else None
-    )
+    app.state.feedback_key = secret(settings.feedback_api_key)
     if settings.session_secret is not None:
         app.add_middleware(
             SessionMiddleware,

@@ -75,7 +75,7 @@ class StreamConsumer:
             reply: Any = self.redis.xautoclaim(
                 self.stream, self.group, self.consumer, self.claim_idle_ms, start, count=self.batch
             )
-            start, entries = reply[0], [e for e in reply[1] if e[1]]
+            start, entries = reply[0], reply[1]
             if entries:
                 done += self._handle(entries)
             if start in (b"0-0", "0-0") or not reply[1]:

@@ -7,8 +7,8 @@ Order matters, so that a crash at any step leaves a state a rerun completes:
    builds and backfills exclude the customer, even if the rest fails;
 2. scoring-log and dead-letter stream entries, then the SQL rows (feedback, alerts), then the
    Redis keys (profile, idempotency and label markers, stored answers);
-3. after ``settle_s``, the streams and SQL once more: a consumer that read an entry just before
-   step 2 may have committed it just after;
+3. after ``settle_s``, all of step 2 once more: a consumer that read an entry just before step 2
+   may have committed it just after, and the label sync may have written a label marker;
 4. the audit row gets the counts and ``completed_at``.
 
 What stays: immutable dataset versions and feedback exports built before (``find_in_datasets``
@@ -33,7 +33,8 @@ import redis
 from sqlalchemy import inspect, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fraudops.profile_store.layout import dedup_key, entity_key, label_key
+from fraudops import datasets
+from fraudops.profile_store.layout import answer_key, dedup_key, entity_key, label_key
 from fraudops.pseudonyms import ErasedCustomers, check_key, pseudonym
 from services.alerts.db import delete_customer_alerts
 from services.alerts.notify import dead_letter_key
@@ -139,8 +140,9 @@ def _purge_keys(stores: Stores, customer_id: str, result: ErasureResult) -> None
     keys = set(r.scan_iter(match=own.translate(GLOB_SPECIAL) + "*", count=SCAN_COUNT))
     keys = {k for k in keys if k == own.encode() or k.startswith(own.encode() + b":")}
     for tx, terminal in result.transactions:
-        keys |= {f"{prefix}:r:{tx}".encode(), dedup_key(prefix, "terminal", terminal, tx).encode(),
-                 label_key(prefix, "terminal", terminal, tx).encode()}  # fmt: skip
+        for name in (answer_key(prefix, tx), dedup_key(prefix, "terminal", terminal, tx),
+                     label_key(prefix, "terminal", terminal, tx)):  # fmt: skip
+            keys.add(name.encode())
     doomed = sorted(keys)
     for i in range(0, len(doomed), 1000):
         result.removed["redis_keys"] += int(r.unlink(*doomed[i : i + 1000]))
@@ -180,13 +182,13 @@ def find_in_datasets(root: Path, customer_id: str) -> dict[str, int]:
     """Rows of the customer in the immutable files under a datasets directory (versions and
     feedback exports), which an erasure does not rewrite: {relative path: rows}."""
     found: dict[str, int] = {}
-    if not root.is_dir():
-        return found
-    candidates = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    candidates += [p for p in (root / "inputs").glob("*") if p.is_dir()]
-    for path in sorted(candidates):
+    candidates = [path for _, path in datasets.version_dirs(root)]
+    candidates += sorted(
+        p for p in (root / "inputs").glob("*") if p.is_dir() and not p.name.startswith(".")
+    )
+    for path in candidates:
         files = sorted(path.glob("*.parquet"))
-        if not files or path.name == "inputs":
+        if not files:
             continue
         data = pads.dataset([str(f) for f in files], format="parquet")
         if "customer_id" not in data.schema.names:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
-from fraudops.settings import CoreSettings
+from fraudops.settings import CoreSettings, secret
 from services.common.app import service_app
 from services.common.auth import KeyRing
 from services.common.db import reachable
@@ -102,7 +102,7 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
     settings = settings or FeedbackSettings()
     core = CoreSettings()
     keys = KeyRing.from_json(settings.api_keys)
-    secret = settings.token_secret.get_secret_value() if settings.token_secret else None
+    token_secret = secret(settings.token_secret)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -155,7 +155,7 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
         app.state.ingestor, app.state.profile_sync = ingestor, sync
         if not len(keys):
             log.warning("no API keys configured: analyst and chargeback labels will get 401")
-        if secret is None:
+        if token_secret is None:
             log.warning("FRAUDOPS_FEEDBACK_TOKEN_SECRET unset: in-app labels are refused (503)")
         background.start()
         try:
@@ -196,7 +196,7 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
                     raise HTTPException(422, "X-Fraudops-Actor: 1-64 letters, digits, ._@-")
                 return f"{key.name}:{on_behalf}", None
             return key.name, None
-        if secret is None:
+        if token_secret is None:
             raise HTTPException(503, "in-app labels are not enabled on this service")
         if not authorization or not authorization.startswith("Bearer "):
             raise HTTPException(
@@ -205,7 +205,7 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
                 headers={"WWW-Authenticate": "Bearer"},
             )
         try:
-            customer = tokens.verify(secret, authorization[7:].strip(), clock())
+            customer = tokens.verify(token_secret, authorization[7:].strip(), clock())
         except tokens.TokenError as exc:
             ERRORS.labels("token").inc()
             raise HTTPException(

@@ -31,7 +31,7 @@ import redis
 from fraudops.features import feature_vector
 from fraudops.profile_store.commands import StoreConfig, parse_tx_replies, replace_state_commands
 from fraudops.profile_store.commands import tx_commands as store_tx_commands
-from fraudops.profile_store.layout import DAY, HOUR, MINUTE, bucket_field
+from fraudops.profile_store.layout import DAY, HOUR, MINUTE, answer_key, bucket_field
 from fraudops.schema import Txn
 from fraudops.settings import CoreSettings
 from services.common import scoring_log
@@ -148,7 +148,7 @@ def floor_ms(url: str, cfg: StoreConfig, registry: Path, n: int = 400) -> dict[s
         )
         started = time.perf_counter()
         pipe = client.pipeline(transaction=False)
-        pipe.execute_command("GET", f"{cfg.prefix}:r:{tx.transaction_id}")
+        pipe.execute_command("GET", answer_key(cfg.prefix, tx.transaction_id))
         for cmd in store_tx_commands(cfg, tx):
             pipe.execute_command(*cmd)
         replies = pipe.execute(raise_on_error=False)

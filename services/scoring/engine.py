@@ -27,6 +27,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
 from fraudops.features import feature_vector
+from fraudops.profile_store import layout
 from fraudops.profile_store.commands import (
     SCRIPT,
     StoreConfig,
@@ -67,7 +68,7 @@ class Busy(Exception):
 
 
 def answer_key(cfg: StoreConfig, transaction_id: str) -> str:
-    return f"{cfg.prefix}:r:{transaction_id}"
+    return layout.answer_key(cfg.prefix, transaction_id)
 
 
 @dataclass

@@ -109,14 +109,13 @@ def test_huge_amounts_fall_back_to_the_event_fold() -> None:
     assert fold_part_frame("customer", history, empty) is None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(tx_strategy, min_size=1, max_size=30), label_picks=label_picks_strategy)
-def test_columnar_fold_equals_event_fold_on_edges(
+def picked_labels(
+    history: pd.DataFrame,
     rows: list[tuple[int, str, str, object, str | None]],
     label_picks: list[tuple[int, int, bool]],
-) -> None:
-    history = frame(rows)
-    labels = pd.DataFrame(
+) -> pd.DataFrame:
+    """Label events for the picked rows: (row, delay after its payment, fraud)."""
+    return pd.DataFrame(
         [
             (
                 history.transaction_id.iloc[i],
@@ -130,6 +129,16 @@ def test_columnar_fold_equals_event_fold_on_edges(
         ],
         columns=LABEL_FRAME_COLUMNS,
     )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(tx_strategy, min_size=1, max_size=30), label_picks=label_picks_strategy)
+def test_columnar_fold_equals_event_fold_on_edges(
+    rows: list[tuple[int, str, str, object, str | None]],
+    label_picks: list[tuple[int, int, bool]],
+) -> None:
+    history = frame(rows)
+    labels = picked_labels(history, rows, label_picks)
     for kind in ("customer", "terminal"):
         ours = fold_part_frame(kind, history, labels)  # type: ignore[arg-type]
         assert ours is not None
@@ -181,20 +190,7 @@ def test_final_profiles_equal_the_event_fold_on_edges(
     cut: int | None,
 ) -> None:
     history = frame(rows)
-    labels = pd.DataFrame(
-        [
-            (
-                history.transaction_id.iloc[i],
-                history.customer_id.iloc[i],
-                history.terminal_id.iloc[i],
-                BASE + rows[i][0] + delay,
-                int(fraud),
-            )
-            for i, delay, fraud in label_picks
-            if i < len(rows)
-        ],
-        columns=LABEL_FRAME_COLUMNS,
-    )
+    labels = picked_labels(history, rows, label_picks)
     as_of = None if cut is None else BASE + cut
     for kind in ("customer", "terminal"):
         ours = final_profiles(kind, history, labels, as_of)  # type: ignore[arg-type]
