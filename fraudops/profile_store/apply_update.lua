@@ -14,25 +14,41 @@
 --        returns the delta applied to that field (new - previously counted)
 
 local hash = KEYS[1]
-local floors = {m = tonumber(ARGV[4]), h = tonumber(ARGV[5]), d = tonumber(ARGV[6])}
+-- granularity letter (byte) -> oldest bucket still needed; "p:" fields compare timestamps
+local floors = {[109] = tonumber(ARGV[4]), [104] = tonumber(ARGV[5]), [100] = tonumber(ARGV[6])}
 local min_pair_ts = tonumber(ARGV[7])
 local day = tonumber(ARGV[8])
+local COLON, PAIR = 58, 112
 
+-- Runs on an entity's first event of a day (half of all customer payments): field names only
+-- (HKEYS, one Lua string per field instead of two) and byte tests instead of patterns; the few
+-- pair fields' timestamps come in one HMGET.
 local function prune()
   local pruned = redis.call('HGET', hash, 'z')
   if pruned and tonumber(pruned) >= day then return end
-  local fields = redis.call('HGETALL', hash)
-  local stale = {}
-  for i = 1, #fields, 2 do
-    local f = fields[i]
-    if string.sub(f, 2, 2) == ':' then
-      local g = string.sub(f, 1, 1)
-      if g == 'p' then
-        if tonumber(fields[i + 1]) < min_pair_ts then stale[#stale + 1] = f end
-      elseif floors[g] then
-        local b = tonumber(string.match(f, '^.:(%-?%d+):'))
-        if b and b < floors[g] then stale[#stale + 1] = f end
+  local names = redis.call('HKEYS', hash)
+  local stale, pairs = {}, {}
+  for i = 1, #names do
+    local f = names[i]
+    local g, sep = string.byte(f, 1, 2)
+    if sep == COLON then
+      if g == PAIR then
+        pairs[#pairs + 1] = f
+      else
+        local floor = floors[g]
+        if floor then
+          local e = string.find(f, ':', 3, true)
+          local b = e and tonumber(string.sub(f, 3, e - 1))
+          if b and b < floor then stale[#stale + 1] = f end
+        end
       end
+    end
+  end
+  for i = 1, #pairs, 500 do  -- chunks: unpack() is limited by the Lua stack
+    local last = math.min(i + 499, #pairs)
+    local ts = redis.call('HMGET', hash, unpack(pairs, i, last))
+    for j = i, last do
+      if tonumber(ts[j - i + 1]) < min_pair_ts then stale[#stale + 1] = pairs[j] end
     end
   end
   for i = 1, #stale, 500 do

@@ -29,7 +29,12 @@ import numpy as np
 import redis
 
 from fraudops.features import feature_vector
-from fraudops.profile_store.commands import StoreConfig, parse_tx_replies, replace_state_commands
+from fraudops.profile_store.commands import (
+    SCRIPT,
+    StoreConfig,
+    parse_tx_replies,
+    replace_state_commands,
+)
 from fraudops.profile_store.commands import tx_commands as store_tx_commands
 from fraudops.profile_store.layout import DAY, HOUR, MINUTE, answer_key, bucket_field
 from fraudops.schema import Txn
@@ -132,6 +137,7 @@ def floor_ms(url: str, cfg: StoreConfig, registry: Path, n: int = 400) -> dict[s
 
     model = load_scoring_model(Registry(registry))
     client = redis.Redis.from_url(url)
+    client.script_load(SCRIPT)  # a fresh Redis has not seen the update script yet
     rng = np.random.default_rng(1)
     rtt, predict = [], []
     for i in range(n):

@@ -19,9 +19,11 @@ from fraudops.profile_store.commands import StoreConfig
 from fraudops.profile_store.layout import (
     DAY,
     KEEP_DAYS,
+    PAIR_HORIZON_S,
     dedup_key,
     entity_key,
     label_key,
+    transaction_update,
 )
 from fraudops.profile_store.state import EntityState
 from fraudops.readers import epoch_seconds, iter_txns
@@ -163,6 +165,29 @@ def test_old_buckets_are_pruned_and_ttl_is_set(
         < redis_client.ttl(entity_key(store_config.prefix, "customer", "c"))
         <= store_config.profile_ttl_s
     )
+
+
+def test_pruning_a_large_profile_equals_the_python_fold(
+    redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    """More pair fields than one Lua ``unpack`` takes (8,000), about half of them stale."""
+    t = 1_600_000_000 + (KEEP_DAYS + 3) * DAY
+    fields: dict[str, int] = {"last": t - 60, "z": t // DAY - 1}
+    for i in range(9_000):  # pairs on both sides of the 90-day horizon
+        fields[f"p:t{i}"] = t - PAIR_HORIZON_S + (i - 4_000) * 60
+    for g, width, keep in (("m", 60, 1_500), ("h", 3_600, 700), ("d", DAY, 60)):
+        for b in range(t // width - keep, t // width):
+            fields[f"{g}:{b}:n"] = 1 + b % 3
+            fields[f"{g}:{b}:a"] = 1_000 * (1 + b % 5)
+    store = ProfileStore(redis_client, store_config)
+    store.write_state("customer", "c", EntityState.from_hash(fields))
+    expected = EntityState.from_hash(fields)
+    tx = Txn("prune-big", t, "c", "t-new", 12.5)
+    expected.apply(transaction_update(tx, "customer"))
+    assert store.apply_transaction(tx).applied
+    after = raw_hash(redis_client, entity_key(store_config.prefix, "customer", "c"))
+    assert after == expected.to_hash()
+    assert 0 < sum(k.startswith("p:") for k in after) < 9_000  # both kinds of pairs were there
 
 
 def test_script_is_reloaded_after_script_flush(
