@@ -26,6 +26,7 @@ from services.scoring.metrics import ERRORS, REQUEST_SECONDS
 from services.scoring.model_holder import ModelHolder
 from services.scoring.schemas import BatchRequest, BatchResponse, Health, Ready, ScoreResponse
 from services.scoring.settings import ScoringSettings
+from services.scoring.wire import RedisWire
 
 log = logging.getLogger("fraudops.scoring")
 _SINGLE = REQUEST_SECONDS.labels("score")
@@ -67,12 +68,14 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             max_connections=256,
             health_check_interval=0,
         )
+        wire = RedisWire(url)
         holder = ModelHolder(settings.model_dir, settings.model_alias)
         await holder.refresh()
         app.state.holder = holder
         app.state.redis = client
         app.state.scorer = Scorer(
             client,
+            wire,
             store_cfg,
             budget,
             settings.batch_redis_budget_ms / 1000,
@@ -100,6 +103,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             app.state.scorer.stop_writer()  # its last flush stores every answer given
             await asyncio.wait([writer], timeout=5)
             await app.state.scorer.replay_pending()
+            wire.close()
             await client.aclose()
 
     app = service_app(

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from fraudops.features import feature_vector
 from fraudops.profile_store import layout
@@ -32,7 +32,6 @@ from fraudops.profile_store.commands import (
     SCRIPT,
     StoreConfig,
     needs_script,
-    pack,
     parse_tx_replies,
     tx_commands,
 )
@@ -51,6 +50,7 @@ from services.scoring.metrics import (
     SCORES,
     STAGE_SECONDS,
 )
+from services.scoring.wire import RedisWire
 
 log = logging.getLogger("fraudops.scoring")
 EMPTY = EntityState()
@@ -100,6 +100,7 @@ class Scorer:
     def __init__(
         self,
         client: aredis.Redis,
+        wire: RedisWire,
         cfg: StoreConfig,
         budget_s: float,
         batch_budget_s: float,
@@ -109,7 +110,8 @@ class Scorer:
         log_maxlen: int = scoring_log.MAXLEN,
         write_every_s: float = 0.002,
     ) -> None:
-        self.redis = client
+        self.redis = client  # script loading and the rare duplicate wait
+        self.wire = wire  # every hot-path round trip
         self.cfg = cfg
         self.budget_s, self.batch_budget_s = budget_s, batch_budget_s
         self.breaker = Breaker(breaker_s)
@@ -126,26 +128,9 @@ class Scorer:
 
     # --- Redis ----------------------------------------------------------------------------------
     async def _send(self, commands: list[list[Any]]) -> list[Any]:
-        """One round trip on one pooled connection, without redis-py's pipeline machinery (a
-        third of a score's CPU went there). Error replies come back as exception objects; a
-        connection left with unread replies (timeout, cancellation) is closed, never reused."""
-        pool = self.redis.connection_pool
-        conn = await pool.get_connection()
-        done = False
-        try:
-            await conn.send_packed_command(pack(commands), check_health=False)
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
-            done = True
-            return replies
-        finally:
-            if not done:
-                await conn.disconnect(nowait=True)
-            await pool.release(conn)
+        """One round trip on the pipelined hot-path connection; error replies come back as
+        exception objects in the list."""
+        return await self.wire.call(commands)
 
     async def _pipeline(self, commands: list[list[Any]]) -> list[Any]:
         replies: list[Any] = []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from fraudops.profile_store.commands import StoreConfig
@@ -122,3 +123,38 @@ def server(scoring_env: dict[str, str]) -> Iterator[Server]:
     s = Server(scoring_env)
     yield s
     s.stop()
+
+
+class RedisServer:
+    """A redis-server of the test's own, to kill, stop (SIGSTOP) and start again."""
+
+    def __init__(self, port: int, password: str | None = None) -> None:
+        self.port, self.password = port, password
+        self.start()
+
+    def start(self) -> None:
+        auth = ["--requirepass", self.password] if self.password else []
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--save", "",
+                                      "--appendonly", "no", "--bind", "127.0.0.1", *auth],
+                                     stdout=subprocess.DEVNULL)  # fmt: skip
+        client = redis.Redis(port=self.port, password=self.password)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is needed (make services installs it)")
+    server = RedisServer(free_port())
+    yield server
+    server.proc.kill()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +14,7 @@ import redis
 from fraudops.profile_store.commands import StoreConfig
 from models.registry import Registry
 from tests.cli import run_cli
-from tests.services.conftest import PAYMENT, Server, auth, free_port
+from tests.services.conftest import PAYMENT, RedisServer, Server, auth
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,38 +42,6 @@ class Load(threading.Thread):
                 body = r.json() if r.headers.get("content-type") == "application/json" else {}
                 self.results.append((r.status_code, body, time.perf_counter() - started))
                 time.sleep(0.005)
-
-
-class RedisServer:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.start()
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--save", "",
-                                      "--appendonly", "no", "--bind", "127.0.0.1"],
-                                     stdout=subprocess.DEVNULL)  # fmt: skip
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is needed (make services installs it)")
-    server = RedisServer(free_port())
-    yield server
-    server.proc.kill()
 
 
 def test_redis_down_then_hung_then_back(
