@@ -35,7 +35,9 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup
+bench: setup services
+	@command -v wrk >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk </dev/null >/dev/null; }
 	$(VENV)/bin/fraudops bench core
 	$(VENV)/bin/fraudops bench pipeline
 	$(VENV)/bin/fraudops bench scoring

@@ -33,26 +33,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+    from services.common.workers import LOG_FORMAT, run_workers
+
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     multiproc = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiproc = tempfile.mkdtemp(prefix="fraudops-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc
+    options = {
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": args.access_log,
+        "proxy_headers": args.proxy_headers,  # off: one middleware less per request
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "log_level": args.log_level,
+    }
     try:
-        uvicorn.run(
-            APPS[args.service],
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=args.access_log,
-            proxy_headers=args.proxy_headers,  # off: one middleware less per request
-            forwarded_allow_ips=args.forwarded_allow_ips,
-            log_level=args.log_level,
-        )
+        if args.workers > 1:
+            return run_workers(APPS[args.service], args.host, args.port, args.workers, options)
+        uvicorn.run(APPS[args.service], factory=True, host=args.host, port=args.port, **options)
     finally:
         if multiproc:
             shutil.rmtree(multiproc, ignore_errors=True)
