@@ -21,19 +21,20 @@ local day = tonumber(ARGV[8])
 local COLON, PAIR = 58, 112
 
 -- Runs on an entity's first event of a day (half of all customer payments): field names only
--- (HKEYS, one Lua string per field instead of two) and byte tests instead of patterns; the few
--- pair fields' timestamps come in one HMGET.
+-- (HKEYS, one Lua string per field instead of two) and byte tests instead of patterns; the
+-- pair fields' timestamps come in HMGETs of 500. Bucket numbers are the integers bucket_field
+-- writes (tonumber would also read "0x5" or " 5", which no writer produces).
 local function prune()
   local pruned = redis.call('HGET', hash, 'z')
   if pruned and tonumber(pruned) >= day then return end
   local names = redis.call('HKEYS', hash)
-  local stale, pairs = {}, {}
+  local stale, pair_fields = {}, {}
   for i = 1, #names do
     local f = names[i]
     local g, sep = string.byte(f, 1, 2)
     if sep == COLON then
       if g == PAIR then
-        pairs[#pairs + 1] = f
+        pair_fields[#pair_fields + 1] = f
       else
         local floor = floors[g]
         if floor then
@@ -44,11 +45,11 @@ local function prune()
       end
     end
   end
-  for i = 1, #pairs, 500 do  -- chunks: unpack() is limited by the Lua stack
-    local last = math.min(i + 499, #pairs)
-    local ts = redis.call('HMGET', hash, unpack(pairs, i, last))
+  for i = 1, #pair_fields, 500 do  -- chunks: unpack() is limited by the Lua stack
+    local last = math.min(i + 499, #pair_fields)
+    local ts = redis.call('HMGET', hash, unpack(pair_fields, i, last))
     for j = i, last do
-      if tonumber(ts[j - i + 1]) < min_pair_ts then stale[#stale + 1] = pairs[j] end
+      if tonumber(ts[j - i + 1]) < min_pair_ts then stale[#stale + 1] = pair_fields[j] end
     end
   end
   for i = 1, #stale, 500 do

@@ -5,12 +5,17 @@ connection that is waiting (its accept loop takes up to the backlog): a client t
 keep-alive connections together lands them all on one worker while the others idle. With one
 socket per worker the kernel spreads new connections over the workers by their address hash.
 Dead workers are started again; SIGTERM/SIGINT stop them all (each finishes its requests).
+Between the free-port check and the workers' bind another server could still take the port.
+Connections the kernel already queued on a worker that dies are reset (clients retry); with
+a shared socket they would wait for the others.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import time
@@ -18,17 +23,39 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 log = logging.getLogger("fraudops.serve")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+QUICK_EXIT_S = 5.0  # a worker that dies this soon after its start failed to start
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
+    """Bound, not listening: uvicorn listens after the app's startup (model loaded), so the
+    kernel sends a starting worker no connection it would keep waiting."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker whose supervisor was killed stops too (Linux), rather than keep the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _reaped(pid: int | None) -> None:
+    """Drop a dead worker's live gauges from the shared metrics directory."""
+    if pid is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
 
 
 def _ensure_free(host: str, port: int) -> None:
@@ -42,13 +69,10 @@ def _ensure_free(host: str, port: int) -> None:
             raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-QUICK_EXIT_S = 5.0  # a worker that dies this soon after its start failed to start
-
-
-def _worker(app: str, host: str, port: int, options: dict[str, Any]) -> None:
+def _worker(app: str, host: str, port: int, options: dict[str, Any], parent: int) -> None:
     import uvicorn
 
+    _die_with_parent(parent)
     logging.basicConfig(level=str(options.get("log_level", "info")).upper(), format=LOG_FORMAT)
     config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[reuseport_socket(host, port)])
@@ -69,7 +93,9 @@ def run_workers(app: str, host: str, port: int, workers: int, options: dict[str,
     started: dict[int, float] = {}
 
     def start() -> BaseProcess:
-        process = context.Process(target=_worker, args=(app, host, port, options), daemon=False)
+        process = context.Process(
+            target=_worker, args=(app, host, port, options, os.getpid()), daemon=False
+        )
         process.start()
         started[id(process)] = time.monotonic()
         return process
@@ -83,6 +109,7 @@ def run_workers(app: str, host: str, port: int, workers: int, options: dict[str,
             for i, p in enumerate(procs):
                 if p.is_alive() or stopping:
                     continue
+                _reaped(p.pid)
                 quick = time.monotonic() - started.pop(id(p)) < QUICK_EXIT_S
                 quick_exits = quick_exits + 1 if quick else 0
                 if quick_exits >= 3 * workers:
@@ -100,5 +127,7 @@ def run_workers(app: str, host: str, port: int, workers: int, options: dict[str,
             p.join(max(0.0, deadline - time.monotonic()))
             if p.is_alive():
                 p.kill()
+                p.join(5)
+            _reaped(p.pid)
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ssl
 import time
 from typing import Any
 
@@ -54,6 +53,8 @@ class _Protocol(asyncio.Protocol):
             waiting.popleft()
             if not future.done():  # a caller past its budget no longer waits
                 future.set_result(replies)
+        if self.reader.gets() is not False and self.transport is not None:
+            self.transport.abort()  # a reply nobody asked for (e.g. "max clients"): out of step
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -74,16 +75,21 @@ class _Protocol(asyncio.Protocol):
 
 
 class RedisWire:
-    """Callers bound every call with their own ``asyncio.timeout``."""
+    """Callers bound every call with their own ``asyncio.timeout``; connecting (with AUTH and
+    SELECT) runs as one shared task bounded by ``connect_timeout_s``, so callers that give up
+    early neither restart it nor leave half-open sockets behind."""
 
-    def __init__(self, url: str, dead_after_s: float = 1.0) -> None:
+    def __init__(self, url: str, dead_after_s: float = 1.0, connect_timeout_s: float = 1.0) -> None:
         self.options = parse_url(url)
         self.dead_after_s = dead_after_s
+        self.connect_timeout_s = connect_timeout_s
         self._protocol: _Protocol | None = None
-        self._connecting = asyncio.Lock()
+        self._connecting: asyncio.Task[_Protocol] | None = None
 
     async def call(self, commands: list[list[Any]]) -> list[Any]:
         """The replies of ``commands``, sent in one write."""
+        if not commands:
+            return []
         protocol = await self._connection()
         return await protocol.send(pack(commands), len(commands))
 
@@ -94,29 +100,40 @@ class RedisWire:
             if not (protocol.waiting and stalled):
                 return protocol
             protocol.transport.abort()  # connection_lost fails whoever still waits on it
-            self._protocol = None
-        async with self._connecting:
-            if self._protocol is None or self._protocol.transport is None:
-                self._protocol = await self._connect()
-            return self._protocol
+        self._protocol = None
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.ensure_future(self._connect())
+            # its failure is raised to the callers still waiting; none may be left to read it
+            self._connecting.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return await asyncio.shield(self._connecting)
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         o = self.options
         cls = o.get("connection_class")
-        if cls is UnixDomainSocketConnection:
-            _, protocol = await loop.create_unix_connection(_Protocol, o["path"])
-        else:
-            context = None
-            if cls is SSLConnection:
-                ca = o.get("ssl_ca_certs")
-                context = ssl.create_default_context(cafile=str(ca) if ca else None)
-                if o.get("ssl_cert_reqs") in ("none", ssl.CERT_NONE):
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-            _, protocol = await loop.create_connection(
-                _Protocol, o.get("host", "localhost"), o.get("port", 6379), ssl=context
-            )
+        protocol: _Protocol | None = None
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                if cls is UnixDomainSocketConnection:
+                    _, protocol = await loop.create_unix_connection(_Protocol, o["path"])
+                else:
+                    context = None
+                    if cls is SSLConnection:  # every ssl_* option of the URL, as redis-py reads
+                        tls = {k: v for k, v in o.items() if k.startswith("ssl_")}
+                        context = SSLConnection(**tls).ssl_context.get()
+                    _, protocol = await loop.create_connection(
+                        _Protocol, o.get("host", "localhost"), o.get("port", 6379), ssl=context
+                    )
+                await self._setup(protocol)
+        except BaseException:
+            if protocol is not None and protocol.transport is not None:
+                protocol.transport.abort()
+            raise
+        self._protocol = protocol
+        return protocol
+
+    async def _setup(self, protocol: _Protocol) -> None:
+        o = self.options
         setup: list[list[Any]] = []
         if o.get("password"):
             user = o.get("username")
@@ -126,11 +143,11 @@ class RedisWire:
         if setup:
             for reply in await protocol.send(pack(setup), len(setup)):
                 if isinstance(reply, Exception):
-                    protocol.transport.abort()  # type: ignore[union-attr]
                     raise AuthenticationError(f"redis connection setup failed: {reply}")
-        return protocol
 
     def close(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None

@@ -125,26 +125,30 @@ def server(scoring_env: dict[str, str]) -> Iterator[Server]:
     s.stop()
 
 
+def wait_for_redis(client: redis.Redis) -> None:
+    for _ in range(100):
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
 class RedisServer:
     """A redis-server of the test's own, to kill, stop (SIGSTOP) and start again."""
 
-    def __init__(self, port: int, password: str | None = None) -> None:
-        self.port, self.password = port, password
+    def __init__(self, port: int, password: str | None = None, extra: tuple[str, ...] = ()) -> None:
+        self.port, self.password, self.extra = port, password, extra
         self.start()
 
     def start(self) -> None:
         auth = ["--requirepass", self.password] if self.password else []
+        auth += self.extra
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--save", "",
                                       "--appendonly", "no", "--bind", "127.0.0.1", *auth],
                                      stdout=subprocess.DEVNULL)  # fmt: skip
-        client = redis.Redis(port=self.port, password=self.password)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        wait_for_redis(redis.Redis(port=self.port, password=self.password))
 
     def kill(self) -> None:
         self.proc.kill()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
+import subprocess
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from redis.exceptions import AuthenticationError, ConnectionError, NoScriptError
 
 from services.scoring.wire import RedisWire
 from tests.conftest import TEST_REDIS_URL
-from tests.services.conftest import RedisServer, free_port
+from tests.services.conftest import RedisServer, free_port, wait_for_redis
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +95,12 @@ def test_killed_hung_and_restarted_redis(own_redis: RedisServer) -> None:
         wire = RedisWire(f"redis://127.0.0.1:{own_redis.port}/0", dead_after_s=0.3)
         assert await wire.call([["PING"]]) == [b"PONG"]
 
+        waiting = asyncio.ensure_future(wire.call([["BLPOP", "nothing-here", 30]]))
+        await asyncio.sleep(0.1)
         own_redis.kill()  # the waiting caller fails at once, the next is refused
+        with pytest.raises(ConnectionError):
+            async with asyncio.timeout(2):
+                await waiting
         with pytest.raises((ConnectionError, OSError)):
             async with asyncio.timeout(2):
                 await wire.call([["PING"]])
@@ -121,3 +129,95 @@ def test_killed_hung_and_restarted_redis(own_redis: RedisServer) -> None:
         wire.close()
 
     run(main)
+
+
+def test_callers_that_give_up_while_connecting_share_one_connection(tmp_path: Path) -> None:
+    """A hung Redis with a password: callers time out during AUTH, and none of them leaves a
+    connection of its own behind; the one connection attempt finishes once Redis answers."""
+    server = RedisServer(free_port(), password="pw")
+    check = redis.Redis(port=server.port, password="pw")
+    before = len(check.client_list())
+    try:
+        server.proc.send_signal(signal.SIGSTOP)
+
+        async def main() -> None:
+            wire = RedisWire(f"redis://:pw@127.0.0.1:{server.port}/0", connect_timeout_s=5)
+            for _ in range(20):
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await wire.call([["PING"]])
+            server.proc.send_signal(signal.SIGCONT)
+            async with asyncio.timeout(5):
+                assert await wire.call([["PING"]]) == [b"PONG"]
+            assert len(check.client_list()) == before + 1  # the wire's one connection
+            wire.close()
+
+        run(main)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+        server.kill()
+
+
+def test_unix_socket_url(tmp_path: Path) -> None:
+    path = tmp_path / "redis.sock"
+    server = RedisServer(free_port(), extra=("--unixsocket", str(path)))
+    try:
+
+        async def main() -> None:
+            wire = RedisWire(f"unix://{path}?db=2")
+            assert await wire.call([["SET", "via-unix", "1"], ["GET", "via-unix"]]) == [b"OK", b"1"]
+            wire.close()
+
+        run(main)
+        assert redis.Redis(port=server.port, db=2).get("via-unix") == b"1"
+    finally:
+        server.kill()
+
+
+def _certificates(d: Path) -> None:
+    """A CA and a server certificate for localhost, made with the openssl CLI."""
+
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+         "-days", "2", "-subj", "/CN=fraudops-test-ca")  # fmt: skip
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+         "-subj", "/CN=localhost")  # fmt: skip
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
+
+
+def test_tls_with_the_certificate_options_of_the_url(tmp_path: Path) -> None:
+    _certificates(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", "0", "--tls-port", str(port),
+                             "--tls-cert-file", "server.crt", "--tls-key-file", "server.key",
+                             "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "yes",
+                             "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL)  # fmt: skip
+    ca = tmp_path / "ca.crt"
+    # Redis asks for a client certificate: the CA-signed one (it carries no usage limit)
+    mine = {
+        "ssl_certfile": str(tmp_path / "server.crt"),
+        "ssl_keyfile": str(tmp_path / "server.key"),
+    }
+    query = "&".join(f"{k}={v}" for k, v in mine.items())
+    try:
+        wait_for_redis(redis.Redis(port=port, ssl=True, ssl_ca_certs=str(ca), **mine))
+
+        async def main() -> None:
+            wire = RedisWire(f"rediss://localhost:{port}/0?ssl_ca_certs={ca}&{query}")
+            assert await wire.call([["SET", "over-tls", "1"]]) == [b"OK"]
+            wire.close()
+            unchecked = RedisWire(f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=none&{query}")
+            assert await unchecked.call([["GET", "over-tls"]]) == [b"1"]
+            unchecked.close()
+            with pytest.raises(ssl.SSLError):  # the system CAs do not know this server
+                await RedisWire(f"rediss://localhost:{port}/0?{query}").call([["PING"]])
+
+        run(main)
+    finally:
+        proc.kill()
+        proc.wait()
