@@ -28,12 +28,16 @@ QUICK_EXIT_S = 5.0  # a worker that dies this soon after its start failed to sta
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
+def _tcp_socket(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
+
+
 def reuseport_socket(host: str, port: int) -> socket.socket:
     """Bound, not listening: uvicorn listens after the app's startup (model loaded), so the
     kernel sends a starting worker no connection it would keep waiting."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock = _tcp_socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
@@ -60,9 +64,7 @@ def _reaped(pid: int | None) -> None:
 
 def _ensure_free(host: str, port: int) -> None:
     """Refuse a port another server listens on: SO_REUSEPORT would silently share it."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with _tcp_socket(host) as probe:
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -90,27 +92,24 @@ def run_workers(app: str, host: str, port: int, workers: int, options: dict[str,
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
 
-    started: dict[int, float] = {}
-
-    def start() -> BaseProcess:
+    def start() -> tuple[BaseProcess, float]:
         process = context.Process(
             target=_worker, args=(app, host, port, options, os.getpid()), daemon=False
         )
         process.start()
-        started[id(process)] = time.monotonic()
-        return process
+        return process, time.monotonic()
 
-    procs = [start() for _ in range(workers)]
+    procs = [start() for _ in range(workers)]  # (process, when it was started)
     log.info("%d workers on %s:%d (one SO_REUSEPORT socket each)", workers, host, port)
     quick_exits = 0
     try:
         while not stopping:
             time.sleep(0.2)
-            for i, p in enumerate(procs):
+            for i, (p, since) in enumerate(procs):
                 if p.is_alive() or stopping:
                     continue
                 _reaped(p.pid)
-                quick = time.monotonic() - started.pop(id(p)) < QUICK_EXIT_S
+                quick = time.monotonic() - since < QUICK_EXIT_S
                 quick_exits = quick_exits + 1 if quick else 0
                 if quick_exits >= 3 * workers:
                     log.error("workers exit right after starting (last code %s)", p.exitcode)
@@ -119,11 +118,11 @@ def run_workers(app: str, host: str, port: int, workers: int, options: dict[str,
                 procs[i] = start()
         return 0
     finally:
-        for p in procs:
+        for p, _ in procs:
             if p.is_alive():
                 p.terminate()  # SIGTERM: uvicorn finishes the requests in flight
         deadline = time.monotonic() + 30
-        for p in procs:
+        for p, _ in procs:
             p.join(max(0.0, deadline - time.monotonic()))
             if p.is_alive():
                 p.kill()

@@ -64,13 +64,14 @@ class _Protocol(asyncio.Protocol):
             if not future.done():
                 future.set_exception(error)
 
-    def send(self, payload: bytes, n: int) -> asyncio.Future[list[Any]]:
+    def send(self, commands: list[list[Any]]) -> asyncio.Future[list[Any]]:
+        """The replies of ``commands``, sent in one write."""
         assert self.transport is not None
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         if not self.waiting:
             self.progress = time.monotonic()
-        self.waiting.append((n, [], future))
-        self.transport.write(payload)
+        self.waiting.append((len(commands), [], future))
+        self.transport.write(pack(commands))
         return future
 
 
@@ -91,14 +92,13 @@ class RedisWire:
         if not commands:
             return []
         protocol = await self._connection()
-        return await protocol.send(pack(commands), len(commands))
+        return await protocol.send(commands)
 
     async def _connection(self) -> _Protocol:
         protocol = self._protocol
         if protocol is not None and protocol.transport is not None:
-            stalled = time.monotonic() - protocol.progress > self.dead_after_s
-            if not (protocol.waiting and stalled):
-                return protocol
+            if not protocol.waiting or time.monotonic() - protocol.progress <= self.dead_after_s:
+                return protocol  # nothing pending, or replies still coming
             protocol.transport.abort()  # connection_lost fails whoever still waits on it
         self._protocol = None
         if self._connecting is None or self._connecting.done():
@@ -141,7 +141,7 @@ class RedisWire:
         if o.get("db"):
             setup.append(["SELECT", o["db"]])
         if setup:
-            for reply in await protocol.send(pack(setup), len(setup)):
+            for reply in await protocol.send(setup):
                 if isinstance(reply, Exception):
                     raise AuthenticationError(f"redis connection setup failed: {reply}")
 

@@ -22,13 +22,21 @@ from tests.services.conftest import RedisServer, free_port, wait_for_redis
 pytestmark = pytest.mark.integration
 
 
-def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(main())
+def run(main: Callable[[RedisWire], Coroutine[Any, Any, None]], url: str, **options: float) -> None:
+    """``main`` with a connection to ``url``, closed however ``main`` ends."""
+
+    async def body() -> None:
+        wire = RedisWire(url, **options)
+        try:
+            await main(wire)
+        finally:
+            wire.close()
+
+    asyncio.run(body())
 
 
 def test_concurrent_callers_get_their_own_replies_in_order() -> None:
-    async def main() -> None:
-        wire = RedisWire(TEST_REDIS_URL)
+    async def main(wire: RedisWire) -> None:
 
         async def one(i: int) -> None:
             await asyncio.sleep(i % 7 * 0.001)
@@ -36,14 +44,12 @@ def test_concurrent_callers_get_their_own_replies_in_order() -> None:
             assert replies == [f"a{i}".encode(), f"b{i}".encode(), b"PONG"]
 
         await asyncio.gather(*(one(i) for i in range(300)))
-        wire.close()
 
-    run(main)
+    run(main, TEST_REDIS_URL)
 
 
 def test_error_replies_are_exceptions_in_place() -> None:
-    async def main() -> None:
-        wire = RedisWire(TEST_REDIS_URL)
+    async def main(wire: RedisWire) -> None:
         key = f"wire-test-{time.time_ns()}"
         replies = await wire.call([["SET", key, "x", "EX", 10], ["EVALSHA", "0" * 40, 0],
                                    ["INCR", key], ["MULTI"], ["INCR", key], ["EXEC"],
@@ -54,36 +60,31 @@ def test_error_replies_are_exceptions_in_place() -> None:
         assert replies[3:5] == [b"OK", b"QUEUED"]
         assert isinstance(replies[5], list) and isinstance(replies[5][0], ResponseError)
         assert replies[6] == b"x"
-        wire.close()
 
-    run(main)
+    run(main, TEST_REDIS_URL)
 
 
 def test_a_caller_past_its_budget_does_not_shift_the_next_replies() -> None:
-    async def main() -> None:
-        wire = RedisWire(TEST_REDIS_URL)
+    async def main(wire: RedisWire) -> None:
         key = f"wire-empty-{time.time_ns()}"
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.05):  # BLPOP holds the connection for 0.3 s
                 await wire.call([["BLPOP", key, 0.3]])
         assert await wire.call([["ECHO", "after"]]) == [b"after"]
-        wire.close()
 
-    run(main)
+    run(main, TEST_REDIS_URL)
 
 
 def test_password_and_database_from_the_url() -> None:
     server = RedisServer(free_port(), password="s3cret")
     try:
 
-        async def main() -> None:
-            wire = RedisWire(f"redis://:s3cret@127.0.0.1:{server.port}/3")
+        async def main(wire: RedisWire) -> None:
             assert await wire.call([["SET", "in-db-3", "yes"]]) == [b"OK"]
-            wire.close()
             with pytest.raises(AuthenticationError):
                 await RedisWire(f"redis://:wrong@127.0.0.1:{server.port}/0").call([["PING"]])
 
-        run(main)
+        run(main, f"redis://:s3cret@127.0.0.1:{server.port}/3")
         assert redis.Redis(port=server.port, password="s3cret", db=3).get("in-db-3") == b"yes"
         assert redis.Redis(port=server.port, password="s3cret", db=0).get("in-db-3") is None
     finally:
@@ -91,8 +92,7 @@ def test_password_and_database_from_the_url() -> None:
 
 
 def test_killed_hung_and_restarted_redis(own_redis: RedisServer) -> None:
-    async def main() -> None:
-        wire = RedisWire(f"redis://127.0.0.1:{own_redis.port}/0", dead_after_s=0.3)
+    async def main(wire: RedisWire) -> None:
         assert await wire.call([["PING"]]) == [b"PONG"]
 
         waiting = asyncio.ensure_future(wire.call([["BLPOP", "nothing-here", 30]]))
@@ -126,9 +126,8 @@ def test_killed_hung_and_restarted_redis(own_redis: RedisServer) -> None:
             own_redis.proc.send_signal(signal.SIGCONT)
         async with asyncio.timeout(2):
             assert await wire.call([["ECHO", "back"]]) == [b"back"]
-        wire.close()
 
-    run(main)
+    run(main, f"redis://127.0.0.1:{own_redis.port}/0", dead_after_s=0.3)
 
 
 def test_callers_that_give_up_while_connecting_share_one_connection(tmp_path: Path) -> None:
@@ -140,8 +139,7 @@ def test_callers_that_give_up_while_connecting_share_one_connection(tmp_path: Pa
     try:
         server.proc.send_signal(signal.SIGSTOP)
 
-        async def main() -> None:
-            wire = RedisWire(f"redis://:pw@127.0.0.1:{server.port}/0", connect_timeout_s=5)
+        async def main(wire: RedisWire) -> None:
             for _ in range(20):
                 with pytest.raises(TimeoutError):
                     async with asyncio.timeout(0.05):
@@ -150,9 +148,8 @@ def test_callers_that_give_up_while_connecting_share_one_connection(tmp_path: Pa
             async with asyncio.timeout(5):
                 assert await wire.call([["PING"]]) == [b"PONG"]
             assert len(check.client_list()) == before + 1  # the wire's one connection
-            wire.close()
 
-        run(main)
+        run(main, f"redis://:pw@127.0.0.1:{server.port}/0", connect_timeout_s=5)
     finally:
         server.proc.send_signal(signal.SIGCONT)
         server.kill()
@@ -163,12 +160,10 @@ def test_unix_socket_url(tmp_path: Path) -> None:
     server = RedisServer(free_port(), extra=("--unixsocket", str(path)))
     try:
 
-        async def main() -> None:
-            wire = RedisWire(f"unix://{path}?db=2")
+        async def main(wire: RedisWire) -> None:
             assert await wire.call([["SET", "via-unix", "1"], ["GET", "via-unix"]]) == [b"OK", b"1"]
-            wire.close()
 
-        run(main)
+        run(main, f"unix://{path}?db=2")
         assert redis.Redis(port=server.port, db=2).get("via-unix") == b"1"
     finally:
         server.kill()
@@ -207,17 +202,15 @@ def test_tls_with_the_certificate_options_of_the_url(tmp_path: Path) -> None:
     try:
         wait_for_redis(redis.Redis(port=port, ssl=True, ssl_ca_certs=str(ca), **mine))
 
-        async def main() -> None:
-            wire = RedisWire(f"rediss://localhost:{port}/0?ssl_ca_certs={ca}&{query}")
+        async def main(wire: RedisWire) -> None:
             assert await wire.call([["SET", "over-tls", "1"]]) == [b"OK"]
-            wire.close()
             unchecked = RedisWire(f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=none&{query}")
             assert await unchecked.call([["GET", "over-tls"]]) == [b"1"]
             unchecked.close()
             with pytest.raises(ssl.SSLError):  # the system CAs do not know this server
                 await RedisWire(f"rediss://localhost:{port}/0?{query}").call([["PING"]])
 
-        run(main)
+        run(main, f"rediss://localhost:{port}/0?ssl_ca_certs={ca}&{query}")
     finally:
         proc.kill()
         proc.wait()
