@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from catboost import CatBoostClassifier, Pool
 
-CACHE_SIZE = 100_000
+CACHE_BYTES = 16 << 20  # per model; about 22,000 values with 500 trees of depth <= 8
 
 
 def leaf_plan(
@@ -62,7 +62,14 @@ class LeafIndexer:
         self.n_trees = n_trees
         self.plan = plan
         self._cats: OrderedDict[tuple[int, Any], np.ndarray] = OrderedDict()
+        self.cache_entries = 0
         if plan is not None:
+            levels = [int(plan["f_shift"].max(initial=-1)) + 1]
+            levels += [int(plan[f"c_mask_{i}"].max(initial=0)).bit_length() for i in cat_indexes]
+            self.bits_dtype = np.dtype(np.uint8 if max(levels) <= 8 else np.uint16)
+            # each entry: its array (header + one bit pattern per tree) and its key in the dict
+            per_entry = n_trees * self.bits_dtype.itemsize + 250
+            self.cache_entries = max(1024, CACHE_BYTES // per_entry)
             used = np.unique(plan["f_feature"])
             self.float_columns = used  # flat indexes of the float features the trees use
             self.f_pos = np.searchsorted(used, plan["f_feature"])
@@ -74,31 +81,39 @@ class LeafIndexer:
         pool = Pool(rows, cat_features=self.cat_indexes)
         return np.asarray(self.model.calc_leaf_indexes(pool, thread_count=1), dtype=np.int64)
 
-    def _learn_values(self, rows: list[list[Any]]) -> None:
-        """Bits of every categorical value of ``rows`` not cached yet, in one CatBoost call."""
+    def _known_bits(self, rows: list[list[Any]]) -> dict[tuple[int, Any], np.ndarray]:
+        """Bits of every categorical value of ``rows``: cached ones (marked recently used) and the
+        unseen ones, learnt in one CatBoost call. Returned, not read back from the cache, which
+        may already have evicted some of them for a large batch of new values."""
         assert self.plan is not None
-        missing = list(dict.fromkeys(
-            (i, r[i]) for r in rows for i in self.cat_indexes if (i, r[i]) not in self._cats
-        ))  # fmt: skip
-        if not missing:
-            return
-        width = len(rows[0])
-        probes = []
-        for i, value in missing:
-            probe: list[Any] = [0.0] * width
-            for j in self.cat_indexes:
-                probe[j] = value if j == i else "UNK"
-            probes.append(probe)
-        for (i, value), leaves in zip(missing, self.catboost(probes), strict=True):
-            self._cats[(i, value)] = leaves & self.plan[f"c_mask_{i}"]
-        while len(self._cats) > CACHE_SIZE:
-            self._cats.popitem(last=False)
-
-    def _cat_bits(self, row: list[Any]) -> np.ndarray:
-        bits = np.zeros(self.n_trees, dtype=np.int64)
-        for i in self.cat_indexes:
-            bits |= self._cats[(i, row[i])]
-        return bits
+        cache = self._cats
+        known: dict[tuple[int, Any], np.ndarray] = {}
+        missing: dict[tuple[int, Any], None] = {}  # in order of first use
+        for r in rows:
+            for i in self.cat_indexes:
+                key = (i, r[i])
+                if key in known or key in missing:
+                    continue
+                found = cache.get(key)
+                if found is None:
+                    missing[key] = None
+                else:
+                    cache.move_to_end(key)
+                    known[key] = found
+        if missing:
+            width = len(rows[0])
+            probes = []
+            for i, value in missing:
+                probe: list[Any] = [0.0] * width
+                for j in self.cat_indexes:
+                    probe[j] = value if j == i else "UNK"
+                probes.append(probe)
+            for key, leaves in zip(missing, self.catboost(probes), strict=True):
+                bits = (leaves & self.plan[f"c_mask_{key[0]}"]).astype(self.bits_dtype)
+                known[key] = cache[key] = bits
+            while len(cache) > self.cache_entries:
+                cache.popitem(last=False)
+        return known
 
     def __call__(self, rows: list[list[Any]]) -> np.ndarray:
         """Leaf index of every row in every tree, shape (rows, trees)."""
@@ -116,6 +131,10 @@ class LeafIndexer:
         )
         leaves = floats.reshape(n, self.n_trees).astype(np.int64)
         if self.cat_indexes:
-            self._learn_values(rows)
-            leaves |= np.stack([self._cat_bits(r) for r in rows])
+            known = self._known_bits(rows)
+            cat_bits = np.zeros((n, self.n_trees), dtype=self.bits_dtype)
+            for k, r in enumerate(rows):
+                for i in self.cat_indexes:
+                    cat_bits[k] |= known[(i, r[i])]
+            leaves |= cat_bits
         return leaves

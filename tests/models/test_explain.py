@@ -80,3 +80,31 @@ def test_decision_rule_and_reasons(trained: dict[str, Path]) -> None:
     top = reasons(row, contrib)
     assert [r.feature for r in top] == [FEATURE_NAMES[9], FEATURE_NAMES[2], FEATURE_NAMES[4]]
     assert [r.value for r in top] == [9, 2, 4] and top[0].contribution == 2.0
+
+
+def test_category_cache_is_bounded_and_keeps_values_in_use(trained: dict[str, Path]) -> None:
+    # channel is free text: a client can send a new value with every payment
+    from models.leaves import CACHE_BYTES
+
+    reg = Registry(trained["registry"])
+    leaves = load_scoring_model(reg, "m1").explainer.leaves
+    valid = artifact.validation_frame(reg, "m1").head(50)
+    rows = valid[list(FEATURE_NAMES)].to_numpy(dtype=object).tolist()
+    channel = list(FEATURE_NAMES).index("channel")
+    flood = [list(rows[k % len(rows)]) for k in range(leaves.cache_entries + 500)]
+    for k, row in enumerate(flood):
+        row[channel] = f"new-{k}"
+    # one batch with more new values than the cache holds: every row still gets its leaves
+    np.testing.assert_array_equal(leaves(flood), leaves.catboost(flood))
+    assert len(leaves._cats) == leaves.cache_entries
+    assert sum(a.nbytes for a in leaves._cats.values()) <= CACHE_BYTES
+
+    leaves.cache_entries = 8
+    hot = rows[0]
+    mcc = list(FEATURE_NAMES).index("mcc")
+    for k in range(40):  # a hot value used between new ones is not evicted
+        row = list(hot)
+        row[channel] = f"other-{k}"
+        np.testing.assert_array_equal(leaves([hot, row]), leaves.catboost([hot, row]))
+        assert (mcc, hot[mcc]) in leaves._cats
+    assert len(leaves._cats) <= 8
