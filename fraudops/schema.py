@@ -53,8 +53,10 @@ AMOUNT_SCHEMA: dict[str, Any] = {
 }
 
 # ids: no whitespace or control characters (spelled out, so the pattern means the same in Python,
-# Rust and the ECMA-262 regexes of OpenAPI clients); lone surrogates (not text) refused too
-ID_FORBIDDEN = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+# Rust and the ECMA-262 regexes of OpenAPI clients); lone surrogates (not text) refused too. No
+# braces: ids sit inside Redis hash tags ("fo:c:{<id>}:x:<tx>"), and a "}" would let one
+# entity's id spell another entity's key.
+ID_FORBIDDEN = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff{}"
 ID_PATTERN = rf"^[^{ID_FORBIDDEN}]+$"
 
 
@@ -82,7 +84,10 @@ def parse_timestamp(value: str | datetime) -> datetime:
         dt = datetime.fromisoformat(text)
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset (RFC 3339), e.g. 2018-04-01T10:00:00Z")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+        raise ValueError("timestamp is out of range once converted to UTC") from None
 
 
 class Transaction(BaseModel):

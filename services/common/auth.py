@@ -26,6 +26,15 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The credentials of an ``Authorization: Bearer <token>`` header (the scheme name is
+    case-insensitive, RFC 7235), or None for another scheme or none."""
+    parts = (authorization or "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        return None
+    return parts[1].strip() or None
+
+
 def new_key(name: str, scopes: list[str]) -> tuple[str, dict[str, object]]:
     key = "fo_" + secrets.token_urlsafe(32)
     return key, {"name": name, "sha256": hash_key(key), "scopes": sorted(scopes)}
@@ -56,13 +65,14 @@ class KeyRing:
         return len(self._by_hash)
 
     def authenticate(self, authorization: str | None) -> ApiKey:
-        if not authorization or not authorization.startswith("Bearer "):
+        token = bearer_token(authorization)
+        if not token:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "missing API key: send 'Authorization: Bearer <key>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        key = self._by_hash.get(hash_key(authorization[7:].strip()))
+        key = self._by_hash.get(hash_key(token))
         if key is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "unknown API key", {"WWW-Authenticate": "Bearer"}

@@ -27,7 +27,7 @@ from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.settings import CoreSettings, secret
 from services.common.app import service_app
-from services.common.auth import KeyRing
+from services.common.auth import KeyRing, bearer_token
 from services.common.db import reachable
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
@@ -198,14 +198,15 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
             return key.name, None
         if token_secret is None:
             raise HTTPException(503, "in-app labels are not enabled on this service")
-        if not authorization or not authorization.startswith("Bearer "):
+        user_token = bearer_token(authorization)
+        if user_token is None:
             raise HTTPException(
                 401,
                 "in-app labels need 'Authorization: Bearer <user token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         try:
-            customer = tokens.verify(token_secret, authorization[7:].strip(), clock())
+            customer = tokens.verify(token_secret, user_token, clock())
         except tokens.TokenError as exc:
             ERRORS.labels("token").inc()
             raise HTTPException(

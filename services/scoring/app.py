@@ -24,7 +24,14 @@ from services.scoring.engine import Busy, Scorer
 from services.scoring.fastpath import ScoreFastPath
 from services.scoring.metrics import ERRORS, REQUEST_SECONDS
 from services.scoring.model_holder import ModelHolder
-from services.scoring.schemas import BatchRequest, BatchResponse, Health, Ready, ScoreResponse
+from services.scoring.schemas import (
+    BatchRequest,
+    BatchResponse,
+    Health,
+    Ready,
+    ScoreResponse,
+    future_dated,
+)
 from services.scoring.settings import ScoringSettings
 from services.scoring.wire import RedisWire
 
@@ -113,6 +120,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         keys,
         ERRORS,
     )
+    app.state.max_ahead_s = settings.max_ahead_s  # read by the fast path too
 
     @app.post(
         "/v1/score",
@@ -130,6 +138,10 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         tx: Transaction, _key: ScoreKey, scorer: ScorerDep, model: ModelDep
     ) -> Response:
         started = time.perf_counter()
+        late = future_dated((tx,), time.time(), settings.max_ahead_s, batch=False)
+        if late is not None:
+            ERRORS.labels("invalid").inc()
+            return JSONResponse(late, status_code=422)
         try:
             (body,) = await scorer.score(model, [tx.to_txn()])
         except Busy:
@@ -149,6 +161,10 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         started = time.perf_counter()
         if len(batch.transactions) > settings.max_batch:
             raise HTTPException(422, f"transactions: at most {settings.max_batch} per batch")
+        late = future_dated(batch.transactions, time.time(), settings.max_ahead_s, batch=True)
+        if late is not None:
+            ERRORS.labels("invalid").inc()
+            return JSONResponse(late, status_code=422)
         try:
             bodies = await scorer.score(model, [t.to_txn() for t in batch.transactions])
         except Busy as exc:

@@ -172,11 +172,9 @@ def floor_ms(url: str, cfg: StoreConfig, registry: Path, n: int = 400) -> dict[s
     }
 
 
-def wrk(
-    url: str, key: str, connections: int, seconds: int, delay_ms: float, t0: int
-) -> dict[str, Any]:
+def wrk(url: str, key: str, connections: int, seconds: int, delay_ms: float) -> dict[str, Any]:
     script = resources.files("services.scoring").joinpath("bench/score.lua")
-    env = {**os.environ, "FRAUDOPS_KEY": key, "DELAY_MS": str(int(delay_ms)), "T0": str(t0)}
+    env = {**os.environ, "FRAUDOPS_KEY": key, "DELAY_MS": str(int(delay_ms))}
     with resources.as_file(script) as path:
         out = subprocess.run(
             [
@@ -290,16 +288,16 @@ def run(args: argparse.Namespace) -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        wrk(base, key, 4, 2, 0, now)  # warm-up
+        wrk(base, key, 4, 2, 0)  # warm-up
         runs = []
         for rate in RATES:
             # each connection pauses 20 ms on average (exponential) plus its own latency
             conns = max(4, round(rate * 0.025))
-            r = wrk(base, key, conns, seconds, 20.0, now)
+            r = wrk(base, key, conns, seconds, 20.0)
             runs.append({"target_rps": rate, **r})
             say(_line(f"fixed {rate:>5}/s: achieved", r))
         for conns in (8, 16, 32, 64):
-            r = wrk(base, key, conns, seconds, 0, now)
+            r = wrk(base, key, conns, seconds, 0)
             runs.append({"target_rps": None, **r})
             say(_line(f"flat out c={conns:<3}:", r))
         results["rss_mb"] = worker_rss_mb(server.pid)

@@ -16,6 +16,7 @@ from services.common.asgi import send_error, send_json
 from services.common.errors import validation_body
 from services.scoring.engine import Busy
 from services.scoring.metrics import ERRORS, REQUEST_SECONDS
+from services.scoring.schemas import future_dated
 
 _SINGLE = REQUEST_SECONDS.labels("score")
 
@@ -34,8 +35,9 @@ class ScoreFastPath:
         state = self.api.state
         auth = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
+            if name == b"authorization":  # the first one, as Starlette reads it
                 auth = value.decode("latin-1")
+                break
         try:
             state.keys.authorize(auth, self.scope_name)
         except HTTPException as exc:
@@ -54,6 +56,11 @@ class ScoreFastPath:
         except ValidationError as exc:
             ERRORS.labels("invalid").inc()
             await send_json(send, 422, orjson.dumps(validation_body(exc.errors(), ("body",))))
+            return
+        late = future_dated((tx,), time.time(), state.max_ahead_s, batch=False)
+        if late is not None:
+            ERRORS.labels("invalid").inc()
+            await send_json(send, 422, orjson.dumps(late))
             return
         model = state.holder.current
         if model is None:

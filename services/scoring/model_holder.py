@@ -54,7 +54,7 @@ class ModelHolder:
         try:
             wanted = await asyncio.to_thread(self._wanted)
             if wanted is None:
-                self.error = f"no {self.alias} model in {self.registry.root}"
+                self.error = f"no {self.alias} model in the registry"
                 self._seen = stamp
                 return False
             if self.current is not None and self.current.version == wanted:
@@ -62,7 +62,8 @@ class ModelHolder:
                 return False
             model = await asyncio.to_thread(self._load, wanted)
         except (RegistryError, OSError, ValueError) as exc:
-            self.error = f"cannot load model: {exc}"
+            # callers see no paths; the log has the details
+            self.error = f"cannot load the {self.alias} model ({type(exc).__name__})"
             log.error("model load failed: %s", exc)
             return False  # keep serving the model we have
         old = self.current

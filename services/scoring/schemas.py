@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from fraudops.schema import Transaction
+from services.common.errors import validation_body
 
 
 class Reason(BaseModel):
@@ -43,3 +45,18 @@ class Ready(BaseModel):
     model_version: str | None
     redis: bool
     detail: str | None = None
+
+
+def future_dated(
+    txs: Sequence[Transaction], now: float, max_ahead_s: float, batch: bool
+) -> dict[str, Any] | None:
+    """The 422 body for the first payment dated more than ``max_ahead_s`` after ``now``, if any.
+
+    Profiles are pruned at an event's own time, so one payment dated next year would drop every
+    minute and hour bucket of its customer: an evasion path, refused at the edge."""
+    for i, tx in enumerate(txs):
+        if tx.timestamp.timestamp() > now + max_ahead_s:
+            loc: tuple[Any, ...] = ("transactions", i, "timestamp") if batch else ("timestamp",)
+            msg = f"more than {max_ahead_s:g} s ahead of the server clock"
+            return validation_body([{"type": "value_error", "loc": loc, "msg": msg}], ("body",))
+    return None

@@ -40,6 +40,9 @@ class ScoringSettings(BaseSettings):
     # stored answers and log entries are written in one batch at most this long after the
     # answer went out (a duplicate arriving sooner waits for it, up to duplicate_wait_ms)
     write_every_ms: float = Field(default=2.0, gt=0, le=100)
+    # a payment dated further ahead of the server clock is refused (422): a far-future event
+    # would prune the entity's minute and hour buckets at its own time and wipe its velocity
+    max_ahead_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch: int = Field(default=1000, ge=1)
 

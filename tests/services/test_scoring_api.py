@@ -83,6 +83,15 @@ def test_batch_answers_in_order_like_single_scores(
 
 def test_keys_and_scopes(client: TestClient, keys: dict[str, str]) -> None:
     assert client.post("/v1/score", json=pay()).status_code == 401
+    for scheme in ("bearer ", "BEARER  ", "Bearer\t"):  # the scheme name is case-insensitive
+        ok = client.post("/v1/score", json=pay(transaction_id=f"s-{len(scheme)}{scheme[1]}"),
+                         headers={"Authorization": scheme + keys["score"]})  # fmt: skip
+        assert ok.status_code == 200, (scheme, ok.text)
+    for path, body in (("/v1/score", pay()), ("/v1/score/batch", {"transactions": [pay()]})):
+        # two Authorization headers: the first one counts, on the fast path as in FastAPI
+        two = [("authorization", "Bearer fo_bad"), ("authorization", f"Bearer {keys['score']}")]
+        assert client.post(path, json=body, headers=two).status_code == 401
+        assert client.post(path, json=body, headers=two[::-1]).status_code == 200
     bad = client.post("/v1/score", json=pay(), headers=auth("fo_not-a-key"))
     assert bad.status_code == 401 and bad.json()["detail"] == "unknown API key"
     other = client.post("/v1/score", json=pay(), headers=auth(keys["other"]))
@@ -101,6 +110,10 @@ def test_keys_and_scopes(client: TestClient, keys: dict[str, str]) -> None:
         ({"currency": "euro"}, "currency"),
         ({"timestamp": "2026-11-26 10:00"}, "timestamp"),
         ({"timestamp": "yesterday"}, "timestamp"),
+        ({"timestamp": "9999-12-31T23:59:59-01:00"}, "timestamp"),  # past year 9999 in UTC
+        ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),
+        ({"timestamp": "3000-01-01T00:00:00Z"}, "timestamp"),  # would prune the velocity
+        ({"customer_id": "A}:x:p-1"}, "customer_id"),  # would spell another entity's key
         ({"customer_id": ""}, "customer_id"),
         ({"surprise": 1}, "surprise"),
     ],

@@ -1,6 +1,6 @@
 -- wrk script: varied payments for POST /v1/score (a unique transaction id per request).
 -- env: FRAUDOPS_KEY (API key), CUSTOMERS, TERMINALS, DELAY_MS (mean pause per connection:
--- fixed-rate runs), T0 (epoch seconds of the first payment). done() prints one JSON line of the results.
+-- fixed-rate runs). Payments are dated now. done() prints one JSON line of the results.
 local counter = 0
 local thread_id = 0
 local threads = {}
@@ -8,7 +8,6 @@ local key = os.getenv("FRAUDOPS_KEY") or ""
 local customers = tonumber(os.getenv("CUSTOMERS") or "100000")
 local terminals = tonumber(os.getenv("TERMINALS") or "10000")
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
-local t0 = tonumber(os.getenv("T0") or "1788000000")
 local channels = {"card_present", "ecommerce", "contactless", "atm"}
 
 function setup(thread)
@@ -25,7 +24,7 @@ end
 
 function request()
   counter = counter + 1
-  local ts = t0 + counter
+  local ts = os.time()  -- now: the service refuses payments dated ahead of its clock
   local body = string.format(
     '{"transaction_id":"w%d-%d-%d","timestamp":"%s","customer_id":"c%d","terminal_id":"t%d",' ..
     '"amount":"%.2f","currency":"EUR","mcc":"%04d","country":"FR","channel":"%s"}',
