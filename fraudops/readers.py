@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fraudops.iso_codes import COUNTRIES, CURRENCIES
 from fraudops.schema import (
     CANONICAL_COLUMNS,
     CHANNEL_RE,
@@ -30,6 +31,7 @@ from fraudops.schema import (
 )
 
 REQUIRED = ("transaction_id", "timestamp", "customer_id", "terminal_id", "amount")
+ISO_CODES = {"currency": ("ISO 4217", CURRENCIES), "country": ("ISO 3166-1", COUNTRIES)}
 PATTERNS = {"currency": CURRENCY_RE, "country": COUNTRY_RE, "mcc": MCC_RE, "channel": CHANNEL_RE}
 MAX_REPORTED = 20
 
@@ -92,7 +94,7 @@ def _check(df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[np.ndarray, str, 
         flag(
             ids.str.contains(f"[{ID_FORBIDDEN}]", regex=True).fillna(False),
             col,
-            "contains whitespace or control characters",
+            "contains whitespace, control characters or braces",
         )
         out[col] = ids
 
@@ -121,6 +123,11 @@ def _check(df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[np.ndarray, str, 
             values = values.str.upper()
         ok = values.isna() | values.str.fullmatch(PATTERNS[col].pattern).fillna(False)
         flag(~ok, col, f"does not match {PATTERNS[col].pattern}")
+        if col in ISO_CODES:
+            what, codes = ISO_CODES[col]
+            flag(
+                ok & values.notna() & ~values.isin(codes).fillna(False), col, f"not an {what} code"
+            )
         out[col] = values
 
     for col in LABEL_COLUMNS:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from fraudops.iso_codes import COUNTRIES, CURRENCIES
+
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 MCC_RE = re.compile(r"^[0-9]{4}$")
@@ -68,6 +70,19 @@ def _text(value: str) -> str:
     return value
 
 
+def _listed(codes: frozenset[str], what: str) -> Any:
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in codes:
+            raise ValueError(f"{value!r} is not an {what} code")
+        return value
+
+    return check
+
+
+def _enum(codes: frozenset[str]) -> dict[str, Any]:
+    return {"enum": [*sorted(codes), None]}
+
+
 Id = Annotated[
     str, Field(min_length=1, max_length=ID_MAX_LEN, pattern=ID_PATTERN), AfterValidator(_text)
 ]
@@ -106,9 +121,13 @@ class Transaction(BaseModel):
         decimal_places=3,
         json_schema_extra=AMOUNT_SCHEMA,
     )
-    currency: str | None = Field(default=None, pattern=CURRENCY_RE.pattern)
+    currency: Annotated[str | None, AfterValidator(_listed(CURRENCIES, "ISO 4217 currency"))] = (
+        Field(default=None, pattern=CURRENCY_RE.pattern, json_schema_extra=_enum(CURRENCIES))
+    )
     mcc: str | None = Field(default=None, pattern=MCC_RE.pattern)
-    country: str | None = Field(default=None, pattern=COUNTRY_RE.pattern)
+    country: Annotated[str | None, AfterValidator(_listed(COUNTRIES, "ISO 3166-1 country"))] = (
+        Field(default=None, pattern=COUNTRY_RE.pattern, json_schema_extra=_enum(COUNTRIES))
+    )
     channel: str | None = Field(default=None, pattern=CHANNEL_RE.pattern)
 
     @field_validator("amount", mode="before")

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.auth import KeyRing
 from services.common.errors import validation_body
+
+BODY_UNREADABLE = "body is not JSON that can be read: UTF-8 text, nested at most a few levels"
 
 
 def service_app(
@@ -25,5 +29,15 @@ def service_app(
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors.labels("invalid").inc()
         return JSONResponse(validation_body(exc.errors()), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot decode (not UTF-8, nested past the parser's depth)
+        # with a bare 400; it is invalid input like any other, so a 422 that says so
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            errors.labels("invalid").inc()
+            error = {"type": "json_invalid", "loc": ("body",), "msg": BODY_UNREADABLE}
+            return JSONResponse(validation_body([error]), status_code=422)
+        return await http_exception_handler(request, exc)
 
     return app

@@ -11,8 +11,13 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+# documents the scheme in the OpenAPI; the key itself is checked by KeyRing (scopes, hashing)
+BEARER = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer <key>`")
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,10 @@ def require(scope: str):  # type: ignore[no-untyped-def]
     """A dependency (async: a sync one would cost a thread hop per request): the caller's key,
     which must carry ``scope`` (else 403)."""
 
-    async def dependency(request: Request) -> ApiKey:
+    async def dependency(
+        request: Request,
+        _documented: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+    ) -> ApiKey:
         ring: KeyRing = request.app.state.keys
         return ring.authorize(request.headers.get("authorization"), scope)
 

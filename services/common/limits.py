@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import HTTPException
+
 from services.common.asgi import send_error
 
 Scope = dict[str, Any]
@@ -42,7 +44,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(413, f"request body over {self.max_bytes} bytes")
             return message
 
         async def tracking_send(message: Any) -> None:
@@ -58,5 +60,6 @@ class BodyLimit:
                 await self._reject(send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException, so that FastAPI, reading a body for a route, answers it as the 413 it
+    is (any other exception while reading a body becomes its 400 "error parsing the body")."""

@@ -17,6 +17,7 @@ from fraudops.schema import Transaction
 from models.runtime import ScoringModel
 from services.common.app import service_app
 from services.common.auth import ApiKey, KeyRing, require
+from services.common.errors import validation_body
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
 from services.scoring.coalesce import Coalescer
@@ -25,6 +26,7 @@ from services.scoring.fastpath import ScoreFastPath
 from services.scoring.metrics import ERRORS, REQUEST_SECONDS
 from services.scoring.model_holder import ModelHolder
 from services.scoring.schemas import (
+    ERROR_RESPONSES,
     BatchRequest,
     BatchResponse,
     Health,
@@ -122,18 +124,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     )
     app.state.max_ahead_s = settings.max_ahead_s  # read by the fast path too
 
-    @app.post(
-        "/v1/score",
-        response_model=ScoreResponse,
-        responses={
-            401: {"description": "missing or unknown API key"},
-            403: {"description": "key without the score scope"},
-            409: {"description": "the same transaction_id is being scored right now; retry"},
-            413: {"description": "body too large"},
-            422: {"description": "invalid transaction"},
-            503: {"description": "no model loaded"},
-        },
-    )
+    @app.post("/v1/score", response_model=ScoreResponse, responses=ERROR_RESPONSES)
     async def score(
         tx: Transaction, _key: ScoreKey, scorer: ScorerDep, model: ModelDep
     ) -> Response:
@@ -154,13 +145,16 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         _SINGLE.observe(time.perf_counter() - started)
         return Response(body, media_type="application/json")
 
-    @app.post("/v1/score/batch", response_model=BatchResponse)
+    @app.post("/v1/score/batch", response_model=BatchResponse, responses=ERROR_RESPONSES)
     async def score_batch(
         batch: BatchRequest, _key: ScoreKey, scorer: ScorerDep, model: ModelDep
     ) -> Response:
         started = time.perf_counter()
         if len(batch.transactions) > settings.max_batch:
-            raise HTTPException(422, f"transactions: at most {settings.max_batch} per batch")
+            ERRORS.labels("invalid").inc()
+            error = {"type": "too_long", "loc": ("transactions",),
+                     "msg": f"at most {settings.max_batch} per batch"}  # fmt: skip
+            return JSONResponse(validation_body([error], ("body",)), status_code=422)
         late = future_dated(batch.transactions, time.time(), settings.max_ahead_s, batch=True)
         if late is not None:
             ERRORS.labels("invalid").inc()

@@ -26,6 +26,26 @@ class ScoreResponse(BaseModel):
     degraded: bool = Field(description="true: profiles unavailable, request-only features")
 
 
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class InvalidBody(BaseModel):
+    detail: list[dict[str, Any]] = Field(description="every problem, with its location")
+    message: str = Field(description="the first bad field and what is wrong with it")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or unknown API key"},
+    403: {"model": ErrorBody, "description": "key without the score scope"},
+    409: {"model": ErrorBody, "description": "the same transaction_id is being scored; retry"},
+    413: {"model": ErrorBody, "description": "body too large"},
+    415: {"model": ErrorBody, "description": "Content-Type is not application/json"},
+    422: {"model": InvalidBody, "description": "invalid input; `message` names the field"},
+    503: {"model": ErrorBody, "description": "no model loaded"},
+}
+
+
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

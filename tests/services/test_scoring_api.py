@@ -108,6 +108,8 @@ def test_keys_and_scopes(client: TestClient, keys: dict[str, str]) -> None:
         ({"amount": "0"}, "amount"),
         ({"amount": "1.2345"}, "amount"),
         ({"currency": "euro"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"country": "ZZ"}, "country"),
         ({"timestamp": "2026-11-26 10:00"}, "timestamp"),
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"timestamp": "9999-12-31T23:59:59-01:00"}, "timestamp"),  # past year 9999 in UTC
@@ -135,6 +137,24 @@ def test_malformed_and_oversized_bodies(client: TestClient, keys: dict[str, str]
     big = json.dumps(pay(customer_id="x" * 2_000_000))
     r = client.post("/v1/score", content=big, headers=auth(keys["score"]))
     assert r.status_code == 413
+    for path in ("/v1/score", "/v1/score/batch"):
+        # streamed (chunked, no Content-Length): still a 413, on FastAPI's route too
+        chunks = iter([b'{"transactions": ["', b"x" * 700_000, b"x" * 700_000, b'"]}'])
+        r = client.post(path, content=chunks, headers=auth(keys["score"]))
+        assert r.status_code == 413, (path, r.text)
+        bad_utf8 = b'{"transactions": [{"transaction_id": "\xff"}]}'
+        r = client.post(path, content=bad_utf8, headers=auth(keys["score"]))
+        assert r.status_code == 422 and r.json()["message"].startswith("body"), (path, r.text)
+        # no key: 401 before anything is said about the body
+        assert client.post(path, content=b"{not json").status_code == 401
+        form = {**auth(keys["score"]), "Content-Type": "application/x-www-form-urlencoded"}
+        r = client.post(path, content=b"a=1", headers=form)
+        assert r.status_code == 415 and "application/json" in r.json()["detail"]
+        vendor = {**auth(keys["score"]), "Content-Type": "application/vnd.psp+json; charset=utf-8"}
+        body = pay(transaction_id=f"ct-{len(path)}")
+        wrapped = body if path == "/v1/score" else {"transactions": [body]}
+        r = client.post(path, content=json.dumps(wrapped), headers=vendor)
+        assert r.status_code == 200, (path, r.text)
 
 
 def test_health_ready_metrics_and_openapi(client: TestClient, keys: dict[str, str]) -> None:

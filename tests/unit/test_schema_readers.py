@@ -66,9 +66,17 @@ def test_malformed_rows_are_named(tmp_path: Path, canonical: pd.DataFrame) -> No
 def test_split_mode_keeps_good_rows_and_reasons(canonical: pd.DataFrame) -> None:
     df = canonical.head(10).copy()
     df.loc[3, "amount"] = float("nan")
+    df.loc[5, "currency"] = "XYZ"
+    df.loc[6, "country"] = "xk"  # Kosovo: used by the card networks, kept
+    df.loc[7, "terminal_id"] = "{t7}"
     good, bad = validate_history(df, on_error="split")
-    assert len(good) == 9 and bad["row"].tolist() == [4]
-    assert bad["error"].iat[0] == "amount: not a number"
+    assert len(good) == 7 and bad["row"].tolist() == [4, 6, 8]
+    assert bad["error"].tolist() == [
+        "amount: not a number",
+        "currency: not an ISO 4217 code",
+        "terminal_id: contains whitespace, control characters or braces",
+    ]
+    assert good["country"].iat[4] == "XK"
 
 
 def test_missing_column_is_named(canonical: pd.DataFrame) -> None:
@@ -100,7 +108,10 @@ def test_transaction_model_validation() -> None:
         ({"timestamp": "2018-04-01T10:00:00"}, "timestamp"),
         ({"timestamp": "not a time"}, "timestamp"),
         ({"currency": "eur"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),  # the right shape, but no ISO 4217 code
+        ({"country": "ZZ"}, "country"),
         ({"customer_id": ""}, "customer_id"),
+        ({"customer_id": "c1}:x:t1"}, "customer_id"),
         ({"surprise": 1}, "surprise"),
     ]
     base = {
