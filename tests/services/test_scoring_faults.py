@@ -27,6 +27,7 @@ class Load(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.key, self.prefix = url, key, prefix
         self.results: list[tuple[int, dict, float]] = []
+        self.finished: list[float] = []  # time.monotonic() of each answer
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -41,6 +42,7 @@ class Load(threading.Thread):
                 r = client.post(self.url + "/v1/score", json=tx, headers=auth(self.key))
                 body = r.json() if r.headers.get("content-type") == "application/json" else {}
                 self.results.append((r.status_code, body, time.perf_counter() - started))
+                self.finished.append(time.monotonic())
                 time.sleep(0.005)
 
 
@@ -135,3 +137,37 @@ def test_model_hot_swap_under_load(
     assert f'fraudops_scoring_model_info{{version="{new}"}} 1.0' in httpx.get(
         server.url + "/metrics").text  # fmt: skip
     server.stop()
+
+
+def test_large_batches_do_not_hold_single_payments(
+    scoring_env: dict[str, str], keys: dict[str, str]
+) -> None:
+    server = Server({**scoring_env, "FRAUDOPS_SCORING_REDIS_BUDGET_MS": "50"})
+    load = Load(server.url, keys["score"], "beside-batch")
+    batches = []
+    try:
+        load.start()
+        assert wait_until(lambda: len(load.results) >= 10)
+        with httpx.Client(timeout=30) as client:
+            for b in range(3):
+                txs = [{**PAYMENT, "transaction_id": f"big-{b}-{i}", "customer_id": f"bc{i % 300}",
+                        "terminal_id": f"bt{i % 50}"} for i in range(1000)]  # fmt: skip
+                txs[999] = {**txs[0]}  # a repeat in another chunk: the first one's answer
+                started = time.monotonic()
+                r = client.post(server.url + "/v1/score/batch", json={"transactions": txs},
+                                headers=auth(keys["score"]))  # fmt: skip
+                assert r.status_code == 200, r.text
+                batches.append((started, time.monotonic(), r.json()["results"]))
+    finally:
+        load.stop.set()
+        load.join(10)
+    server.stop()
+    for started, ended, results in batches:
+        assert len(results) == 1000 and not any(a["degraded"] for a in results)
+        assert results[999] == results[0]
+        # single payments kept being answered while the batch was scored (in chunks); scored
+        # at once, the batch held them all but the one or two answered during its round trip
+        beside = [t for t in load.finished if started < t < ended]
+        assert len(beside) >= 5, (len(beside), ended - started)
+    assert {s for s, _, _ in load.results} == {200}
+    assert not [b for _, b, _ in load.results if b["degraded"]]  # each kept its 50 ms budget
