@@ -123,6 +123,8 @@ class Scorer:
         self.write_every_s = write_every_s  # answers reach Redis at most this long after
         # (transaction id, answer, scoring-log entry) waiting for the writer
         self.pending_answers: list[tuple[str, bytes, bytes]] = []
+        # the same answers by transaction id: a repeat is answered from here, not from Redis
+        self.unflushed: dict[str, bytes] = {}
         self.log_stream = scoring_log.stream_key(cfg.prefix)
         self._flush_soon = asyncio.Event()
         self._stopping = False
@@ -181,6 +183,8 @@ class Scorer:
         (one round trip for many requests), so storing costs a request neither a round trip nor
         much CPU."""
         self.pending_answers.extend(answers)
+        for t, body, _ in answers:
+            self.unflushed[t] = body
         if len(self.pending_answers) >= WRITE_BATCH or not self._flush_soon.is_set():
             self._flush_soon.set()
 
@@ -208,7 +212,8 @@ class Scorer:
             ttl = self.cfg.dedup_ttl_s
             commands: list[list[Any]] = []
             for t, body, entry in batch:
-                commands.append(["SET", answer_key(self.cfg, t), body, "EX", ttl])
+                # NX: the first answer stays the answer (a reused id never overwrites it)
+                commands.append(["SET", answer_key(self.cfg, t), body, "NX", "EX", ttl])
                 if entry:
                     commands.append(self._log_command(entry))
             try:
@@ -222,6 +227,8 @@ class Scorer:
                 self._requeue(batch, type(exc).__name__)
                 await asyncio.sleep(max(self.breaker.cooldown_s, self.write_every_s))
                 return
+            for t, _, _ in batch:
+                self.unflushed.pop(t, None)
             _WRITE.observe(time.perf_counter() - started)
 
     def _log_command(self, entry: bytes) -> list[Any]:
@@ -234,6 +241,8 @@ class Scorer:
         room = max(0, self.replay_capacity - len(self.pending_answers))
         kept, dropped = batch[:room], len(batch) - min(room, len(batch))
         self.pending_answers[:0] = kept
+        for t, _, _ in batch[room:]:
+            self.unflushed.pop(t, None)
         self._flush_soon.set()  # retried after the breaker's cool-down (see flush_answers)
         if dropped:
             LOG_DROPPED.inc(dropped)
@@ -343,7 +352,19 @@ class Scorer:
         self, model: ScoringModel, txs: list[Txn], budget: float
     ) -> list[bytes | None]:
         """Answers in order; None where another request is scoring the same payment right now
-        (the caller waits for that answer: ``wait_for_answer``)."""
+        (the caller waits for that answer: ``wait_for_answer``).
+
+        A repeat of a payment this worker answered but has not stored yet gets that answer
+        without touching Redis: whatever its body says, its profiles are not counted again."""
+        if self.unflushed and any(tx.transaction_id in self.unflushed for tx in txs):
+            known = [self.unflushed.get(tx.transaction_id) for tx in txs]
+            DUPLICATES.inc(sum(body is not None for body in known))
+            rest = [i for i, body in enumerate(known) if body is None]
+            if rest:
+                scored = await self.score_items(model, [txs[i] for i in rest], budget)
+                for i, body in zip(rest, scored, strict=True):
+                    known[i] = body
+            return known
         got = await self._profiles(txs, budget)
         if isinstance(got, str):
             return list(self._degrade(model, txs, got))

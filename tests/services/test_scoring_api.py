@@ -169,3 +169,30 @@ def test_health_ready_metrics_and_openapi(client: TestClient, keys: dict[str, st
     assert "fraudops_scoring_decisions_total" in text
     spec = client.get("/openapi.json").json()
     assert {"/v1/score", "/v1/score/batch", "/healthz", "/readyz"} <= set(spec["paths"])
+
+
+def test_a_reused_transaction_id_gets_the_first_answer_and_counts_nothing(
+    scoring_env: dict[str, str], keys: dict[str, str], redis_client: redis.Redis,
+    store_config: StoreConfig, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # a long write interval: the repeat arrives while the first answer is not stored yet
+    for k, v in {**scoring_env, "FRAUDOPS_SCORING_WRITE_EVERY_MS": "100"}.items():
+        monkeypatch.setenv(k, v)
+    from services.scoring.app import create_app
+
+    with TestClient(create_app()) as c:
+        first = c.post("/v1/score", json=pay(transaction_id="reused", customer_id="cust-r1"),
+                       headers=auth(keys["score"]))  # fmt: skip
+        other = c.post("/v1/score", json=pay(transaction_id="reused", customer_id="cust-r2",
+                                             terminal_id="term-r2", amount="9000"),
+                       headers=auth(keys["score"]))  # fmt: skip
+        assert first.status_code == other.status_code == 200
+        assert other.json() == first.json()
+    # stored once (the app's shutdown flushed it), the other payload counted nowhere
+    stored = redis_client.get(f"{store_config.prefix}:r:reused")
+    assert stored is not None and json.loads(stored) == first.json()
+    store = ProfileStore(redis_client, store_config)
+    day = 1795701600 // 86400
+    assert store.read("cust-r1", "term-1")[0].window_sum("dn", day, day) == 1
+    r2_customer, r2_terminal = store.read("cust-r2", "term-r2")
+    assert r2_customer.to_hash() == {} and r2_terminal.to_hash() == {}
