@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from services.common.http_protocol import PATH as HTTP_PROTOCOL
     from services.common.workers import LOG_FORMAT, run_workers
 
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc
     options = {
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HTTP_PROTOCOL,  # httptools with a header-size limit and a request timeout
         "access_log": args.access_log,
         "proxy_headers": args.proxy_headers,  # off: one middleware less per request
         "forwarded_allow_ips": args.forwarded_allow_ips,
