@@ -47,18 +47,27 @@ HANDBOOK_TO_CANONICAL = {
 CANONICAL_TO_HANDBOOK = {v: k for k, v in HANDBOOK_TO_CANONICAL.items()}
 
 # what the OpenAPI documents for ``amount``: a positive number or decimal string, <= 3 decimals
+AMOUNT_STRING_RE = re.compile(r"^(?=.*[1-9])[0-9]{1,9}(\.[0-9]{1,3})?$", re.ASCII)
 AMOUNT_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "multipleOf": 0.001},
-        {"type": "string", "pattern": r"^(?=.*[1-9])[0-9]{1,9}(\.[0-9]{1,3})?$"},
+        {"type": "string", "pattern": AMOUNT_STRING_RE.pattern},
     ]
 }
+# RFC 3339 date-time (section 5.6; a space for the "T" as its note allows), checked before
+# Python's fromisoformat, which also takes week dates, basic formats, "+0200" and a trailing NUL
+RFC3339_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
+)
 
-# ids: no whitespace or control characters (spelled out, so the pattern means the same in Python,
-# Rust and the ECMA-262 regexes of OpenAPI clients); lone surrogates (not text) refused too. No
+# ids: no whitespace, control characters or invisible format characters (bidi overrides could
+# disguise an id in a log line), spelled out, so the pattern means the same in Python, Rust and
+# the ECMA-262 regexes of OpenAPI clients; lone surrogates (not text) refused too. No
 # braces: ids sit inside Redis hash tags ("fo:c:{<id>}:x:<tx>"), and a "}" would let one
 # entity's id spell another entity's key.
-ID_FORBIDDEN = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff{}"
+ID_FORBIDDEN = (
+    r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff\ufff9-\uffff{}"
+)
 ID_PATTERN = rf"^[^{ID_FORBIDDEN}]+$"
 
 
@@ -94,6 +103,8 @@ def parse_timestamp(value: str | datetime) -> datetime:
         dt = value
     else:
         text = value.strip()
+        if not RFC3339_RE.match(text):
+            raise ValueError("timestamp must be RFC 3339, e.g. 2018-04-01T10:00:00Z")
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         dt = datetime.fromisoformat(text)
@@ -139,6 +150,11 @@ class Transaction(BaseModel):
             nearest = round(value, 3)
             if abs(value - nearest) <= 1e-9 * max(1.0, abs(value)):
                 return Decimal(repr(nearest))
+        if isinstance(value, str) and not AMOUNT_STRING_RE.match(value):
+            # Decimal() would also read "1e2", " 5", "1_000" or other scripts' digits
+            raise ValueError(
+                'amount as a string must be digits with up to 3 decimals, e.g. "12.50"'
+            )
         return value
 
     @field_validator("timestamp", mode="before")

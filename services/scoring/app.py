@@ -50,7 +50,9 @@ async def _model(request: Request) -> ScoringModel:
     model: ScoringModel | None = request.app.state.holder.current
     if model is None:
         ERRORS.labels("no_model").inc()
-        raise HTTPException(503, request.app.state.holder.error or "no model loaded yet")
+        raise HTTPException(
+            503, request.app.state.holder.error or "no model loaded yet", {"Retry-After": "5"}
+        )
     return model
 
 

@@ -89,7 +89,9 @@ class ScoreFastPath:
         model = state.holder.current
         if model is None:
             ERRORS.labels("no_model").inc()
-            await send_error(send, 503, state.holder.error or "no model loaded yet")
+            await send_error(
+                send, 503, state.holder.error or "no model loaded yet", {"Retry-After": "5"}
+            )
             return
         try:
             body = await state.coalescer.score(model, tx.to_txn())

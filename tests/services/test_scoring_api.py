@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import redis
@@ -107,6 +108,13 @@ def test_keys_and_scopes(client: TestClient, keys: dict[str, str]) -> None:
         ({"amount": "-5"}, "amount"),
         ({"amount": "0"}, "amount"),
         ({"amount": "1.2345"}, "amount"),
+        ({"amount": "1e2"}, "amount"),  # Decimal() reads these; the documented pattern does not
+        ({"amount": "1_000"}, "amount"),
+        ({"amount": "\u0661\u0662"}, "amount"),  # Arabic-Indic digits
+        ({"timestamp": "20261126T100000Z"}, "timestamp"),  # ISO 8601 basic, not RFC 3339
+        ({"timestamp": "2026-11-26T10:00:00+0200"}, "timestamp"),
+        ({"timestamp": "2026-11-26T10:00:00Z\u0000"}, "timestamp"),
+        ({"transaction_id": "p-\u202eevil"}, "transaction_id"),  # a bidi override
         ({"currency": "euro"}, "currency"),
         ({"currency": "XYZ"}, "currency"),
         ({"country": "ZZ"}, "country"),
@@ -196,3 +204,21 @@ def test_a_reused_transaction_id_gets_the_first_answer_and_counts_nothing(
     assert store.read("cust-r1", "term-1")[0].window_sum("dn", day, day) == 1
     r2_customer, r2_terminal = store.read("cust-r2", "term-r2")
     assert r2_customer.to_hash() == {} and r2_terminal.to_hash() == {}
+
+
+def test_no_model_is_a_503_to_retry_without_internal_paths(
+    scoring_env: dict[str, str], keys: dict[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    empty = tmp_path / "no-models"
+    for k, v in {**scoring_env, "FRAUDOPS_MODEL_DIR": str(empty)}.items():
+        monkeypatch.setenv(k, v)
+    from services.scoring.app import create_app
+
+    with TestClient(create_app()) as c:
+        for path, body in (("/v1/score", pay()), ("/v1/score/batch", {"transactions": [pay()]})):
+            r = c.post(path, json=body, headers=auth(keys["score"]))
+            assert r.status_code == 503 and r.headers["retry-after"] == "5", (path, r.text)
+            assert "model" in r.json()["detail"] and str(tmp_path) not in r.text
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and str(tmp_path) not in ready.text
