@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.common.auth import KeyRing
 from services.common.errors import validation_body
 
-BODY_UNREADABLE = "body is not JSON that can be read: UTF-8 text, nested at most a few levels"
+BODY_UNREADABLE = "body is not readable JSON: not UTF-8 text, or nested too deeply"
 
 
 def service_app(

@@ -13,7 +13,13 @@ def validation_body(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> dict
     detail = []
     for e in errors:
         e = dict(e)
-        e["loc"] = [*prefix, *e.get("loc", ())]
+        loc = [*prefix, *e.get("loc", ())]
+        if e.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+            # FastAPI puts the character offset where a field name goes: ("body", 1)
+            reason = (e.get("ctx") or {}).get("error")
+            e["msg"] = f"Invalid JSON{f': {reason}' if reason else ''} at character {loc[1]}"
+            loc = loc[:1]
+        e["loc"] = loc
         detail.append(e)
     first = detail[0] if detail else {}
     field = ".".join(str(p) for p in first.get("loc", ()) if p != "body")

@@ -26,9 +26,10 @@ SCORE_PATHS = frozenset({"/v1/score", "/v1/score/batch"})
 
 
 def is_json(content_type: bytes | None) -> bool:
-    """What FastAPI parses as JSON: no Content-Type, application/json or application/*+json."""
+    """What FastAPI parses as JSON (strict: a body without a Content-Type is not JSON):
+    application/json or application/*+json, with parameters."""
     if not content_type:
-        return True
+        return False
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or (
         media.startswith(b"application/") and media.endswith(b"+json")

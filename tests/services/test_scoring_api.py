@@ -140,24 +140,31 @@ def test_bad_input_is_422_naming_the_field(
 
 
 def test_malformed_and_oversized_bodies(client: TestClient, keys: dict[str, str]) -> None:
-    r = client.post("/v1/score", content=b'{"transaction_id": ', headers=auth(keys["score"]))
-    assert r.status_code == 422 and "JSON" in r.json()["message"]
+    as_json = {**auth(keys["score"]), "Content-Type": "application/json"}
+    for path in ("/v1/score", "/v1/score/batch"):  # the same shape on both routes
+        r = client.post(path, content=b'{"transaction_id": ', headers=as_json)
+        assert r.status_code == 422 and r.json()["message"].startswith("body: Invalid JSON")
+        assert [e["loc"] for e in r.json()["detail"]] == [["body"]]
     big = json.dumps(pay(customer_id="x" * 2_000_000))
-    r = client.post("/v1/score", content=big, headers=auth(keys["score"]))
+    r = client.post("/v1/score", content=big, headers=as_json)
     assert r.status_code == 413
     for path in ("/v1/score", "/v1/score/batch"):
         # streamed (chunked, no Content-Length): still a 413, on FastAPI's route too
         chunks = iter([b'{"transactions": ["', b"x" * 700_000, b"x" * 700_000, b'"]}'])
-        r = client.post(path, content=chunks, headers=auth(keys["score"]))
+        r = client.post(path, content=chunks, headers=as_json)
         assert r.status_code == 413, (path, r.text)
         bad_utf8 = b'{"transactions": [{"transaction_id": "\xff"}]}'
-        r = client.post(path, content=bad_utf8, headers=auth(keys["score"]))
-        assert r.status_code == 422 and r.json()["message"].startswith("body"), (path, r.text)
+        r = client.post(path, content=bad_utf8, headers=as_json)
+        assert r.status_code == 422 and "JSON" in r.json()["message"], (path, r.text)
+        deep = b'{"transactions": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+        r = client.post(path, content=deep, headers=as_json)
+        assert r.status_code == 422 and "JSON" in r.json()["message"], (path, r.text)
         # no key: 401 before anything is said about the body
         assert client.post(path, content=b"{not json").status_code == 401
         form = {**auth(keys["score"]), "Content-Type": "application/x-www-form-urlencoded"}
-        r = client.post(path, content=b"a=1", headers=form)
-        assert r.status_code == 415 and "application/json" in r.json()["detail"]
+        for headers in (form, auth(keys["score"])):  # a form, and no Content-Type at all
+            r = client.post(path, content=b'{"a": 1}', headers=headers)
+            assert r.status_code == 415 and "application/json" in r.json()["detail"]
         vendor = {**auth(keys["score"]), "Content-Type": "application/vnd.psp+json; charset=utf-8"}
         body = pay(transaction_id=f"ct-{len(path)}")
         wrapped = body if path == "/v1/score" else {"transactions": [body]}
