@@ -66,7 +66,8 @@ RFC3339_RE = re.compile(
 # braces: ids sit inside Redis hash tags ("fo:c:{<id>}:x:<tx>"), and a "}" would let one
 # entity's id spell another entity's key.
 ID_FORBIDDEN = (
-    r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff\ufff9-\uffff{}"
+    r"\x00-\x20\x7f-\xa0\xad\u061c\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000"
+    r"\ufeff\ufff9-\uffff{}"
 )
 ID_PATTERN = rf"^[^{ID_FORBIDDEN}]+$"
 

@@ -184,7 +184,7 @@ class Scorer:
         much CPU."""
         self.pending_answers.extend(answers)
         for t, body, _ in answers:
-            self.unflushed[t] = body
+            self.unflushed.setdefault(t, body)  # the first answer stays the answer
         if len(self.pending_answers) >= WRITE_BATCH or not self._flush_soon.is_set():
             self._flush_soon.set()
 
@@ -255,6 +255,8 @@ class Scorer:
         while time.monotonic() < deadline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.02)
+            if (mine := self.unflushed.get(tx_id)) is not None:
+                return mine  # answered here, its write to Redis still pending (or failing)
             try:
                 async with asyncio.timeout(self.budget_s):
                     found = await self.redis.get(answer_key(self.cfg, tx_id))
@@ -328,21 +330,12 @@ class Scorer:
 
         A large batch goes in chunks of ``BATCH_CHUNK``, one round trip each: its features and
         model run on the event loop, and 1,000 payments at once held every other request of the
-        worker for about 200 ms (single payments then missed their Redis budget). A repeated
-        transaction id takes the answer of its first occurrence."""
+        worker for about 200 ms (single payments then missed their Redis budget)."""
         budget = self.budget_s if len(txs) == 1 else self.batch_budget_s
-        if len(txs) <= BATCH_CHUNK:
-            answers = await self.score_items(model, txs, budget)
-        else:
-            first: dict[str, int] = {}
-            unique = [i for i, tx in enumerate(txs) if first.setdefault(tx.transaction_id, i) == i]
-            answers = [None] * len(txs)
-            for start in range(0, len(unique), BATCH_CHUNK):
-                chunk = unique[start : start + BATCH_CHUNK]
-                got = await self.score_items(model, [txs[i] for i in chunk], budget)
-                for i, body in zip(chunk, got, strict=True):
-                    answers[i] = body
-            answers = [answers[first[tx.transaction_id]] for tx in txs]
+        answers: list[bytes | None] = []
+        for start in range(0, len(txs), BATCH_CHUNK):
+            # a repeat in a later chunk finds the first one's answer in ``unflushed``
+            answers += await self.score_items(model, txs[start : start + BATCH_CHUNK], budget)
         for i, body in enumerate(answers):
             if body is None:
                 answers[i] = await self.wait_for_answer(txs[i].transaction_id)
@@ -354,17 +347,23 @@ class Scorer:
         """Answers in order; None where another request is scoring the same payment right now
         (the caller waits for that answer: ``wait_for_answer``).
 
-        A repeat of a payment this worker answered but has not stored yet gets that answer
-        without touching Redis: whatever its body says, its profiles are not counted again."""
-        if self.unflushed and any(tx.transaction_id in self.unflushed for tx in txs):
-            known = [self.unflushed.get(tx.transaction_id) for tx in txs]
-            DUPLICATES.inc(sum(body is not None for body in known))
-            rest = [i for i, body in enumerate(known) if body is None]
+        A transaction id counts once per call and gets its first occurrence's answer, and a
+        repeat of a payment this worker answered but has not stored yet gets that answer without
+        touching Redis: whatever a repeat's body says, its profiles are not counted."""
+        first: dict[str, int] = {}
+        for i, tx in enumerate(txs):
+            first.setdefault(tx.transaction_id, i)
+        if len(first) < len(txs) or (self.unflushed and any(t in self.unflushed for t in first)):
+            known: dict[str, bytes | None] = {
+                t: self.unflushed[t] for t in first if t in self.unflushed
+            }
+            rest = [i for t, i in first.items() if t not in known]
             if rest:
                 scored = await self.score_items(model, [txs[i] for i in rest], budget)
                 for i, body in zip(rest, scored, strict=True):
-                    known[i] = body
-            return known
+                    known[txs[i].transaction_id] = body
+            DUPLICATES.inc(len(txs) - len(rest))
+            return [known[tx.transaction_id] for tx in txs]
         got = await self._profiles(txs, budget)
         if isinstance(got, str):
             return list(self._degrade(model, txs, got))
@@ -383,13 +382,7 @@ class Scorer:
                 answers[i] = body
                 queued.append((txs[i].transaction_id, body, entry))
             self._store_answers(queued)
-        by_id = {txs[i].transaction_id: answers[i] for i in fresh}
-        for i, body in enumerate(answers):
-            if body is None:
-                DUPLICATES.inc()
-                answers[i] = by_id.get(txs[i].transaction_id)
-            elif stored[i] is not None:
-                DUPLICATES.inc()
+        DUPLICATES.inc(len(txs) - len(fresh))  # stored answers, and repeats still in flight
         return answers
 
     # --- recovery -----------------------------------------------------------------------------

@@ -203,14 +203,24 @@ def test_a_reused_transaction_id_gets_the_first_answer_and_counts_nothing(
                        headers=auth(keys["score"]))  # fmt: skip
         assert first.status_code == other.status_code == 200
         assert other.json() == first.json()
+        # in one batch: the first occurrence is scored and counted, the other takes its answer
+        pair = [
+            pay(transaction_id="reused-2", customer_id="cust-r3"),
+            pay(transaction_id="reused-2", customer_id="cust-r4", terminal_id="term-r4"),
+        ]
+        both = c.post("/v1/score/batch", json={"transactions": pair}, headers=auth(keys["score"]))
+        assert both.status_code == 200
+        assert both.json()["results"][0] == both.json()["results"][1]
     # stored once (the app's shutdown flushed it), the other payload counted nowhere
     stored = redis_client.get(f"{store_config.prefix}:r:reused")
     assert stored is not None and json.loads(stored) == first.json()
     store = ProfileStore(redis_client, store_config)
     day = 1795701600 // 86400
     assert store.read("cust-r1", "term-1")[0].window_sum("dn", day, day) == 1
-    r2_customer, r2_terminal = store.read("cust-r2", "term-r2")
-    assert r2_customer.to_hash() == {} and r2_terminal.to_hash() == {}
+    assert store.read("cust-r3", "term-1")[0].window_sum("dn", day, day) == 1
+    for customer, terminal in (("cust-r2", "term-r2"), ("cust-r4", "term-r4")):
+        c_state, t_state = store.read(customer, terminal)
+        assert c_state.to_hash() == {} and t_state.to_hash() == {}
 
 
 def test_no_model_is_a_503_to_retry_without_internal_paths(
