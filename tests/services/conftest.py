@@ -93,6 +93,7 @@ class Server:
     def __init__(self, env: dict[str, str], workers: int = 1, service: str = "scoring") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.output: str | None = None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fraudops.cli", "serve", service, "--port", str(self.port),
              "--workers", str(workers)],
@@ -109,13 +110,16 @@ class Server:
         raise RuntimeError(f"{service} server did not start")
 
     def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            out, _ = self.proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out.decode(errors="replace") if out else ""
+        """Its output; stopping again (e.g. from a finalizer) returns the same."""
+        if self.output is None:
+            self.proc.terminate()
+            try:
+                out, _ = self.proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                out, _ = self.proc.communicate()
+            self.output = out.decode(errors="replace") if out else ""
+        return self.output
 
 
 @pytest.fixture

@@ -48,11 +48,12 @@ class Load(threading.Thread):
 
 def test_redis_down_then_hung_then_back(
     scoring_env: dict[str, str], keys: dict[str, str], own_redis: RedisServer,
-    store_config: StoreConfig,
+    store_config: StoreConfig, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     env = {**scoring_env, "REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0",
            "FRAUDOPS_SCORING_REDIS_BUDGET_MS": "50"}  # fmt: skip
     server = Server(env)
+    request.addfinalizer(server.stop)  # also when an assertion fails midway
     load = Load(server.url, keys["score"], "out")
     try:
         load.start()
@@ -108,13 +109,14 @@ def test_redis_down_then_hung_then_back(
 
 def test_model_hot_swap_under_load(
     scoring_env: dict[str, str], keys: dict[str, str], registry_dir: Path,
-    trained: dict[str, Path], fast_config_file: Path,
+    trained: dict[str, Path], fast_config_file: Path, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     r = run_cli("train", "--dataset", "v1", "--datasets", str(trained["datasets"]), "--quiet",
                 "--registry", str(registry_dir), "--config", str(fast_config_file))  # fmt: skip
     assert r.returncode == 0, r.stderr
     new = r.stdout.strip()
     server = Server(scoring_env)
+    request.addfinalizer(server.stop)
     load = Load(server.url, keys["score"], "swap")
     try:
         load.start()
@@ -161,7 +163,7 @@ def test_large_batches_do_not_hold_single_payments(
     finally:
         load.stop.set()
         load.join(10)
-    server.stop()
+        server.stop()
     for started, ended, results in batches:
         assert len(results) == 1000 and not any(a["degraded"] for a in results)
         assert results[999] == results[0]
