@@ -9,6 +9,7 @@ Messages are JSON: a canonical transaction (``"type": "transaction"`` optional) 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,8 +41,14 @@ def _label(msg: dict[str, Any]) -> LabelEvent:
     )  # fmt: skip
 
 
+# an event dated further ahead of the processing clock is refused: profiles are pruned at an
+# event's own time, so one dated next year would wipe its entity's minute and hour buckets
+MAX_AHEAD_S = 300.0
+
+
 class _Parse(beam.DoFn):
-    def __init__(self) -> None:
+    def __init__(self, max_ahead_s: float = MAX_AHEAD_S) -> None:
+        self.max_ahead_s = max_ahead_s
         self.bad = Metrics.counter("stream", "messages_invalid")
 
     def process(self, message: bytes | str) -> Iterator[Any]:
@@ -58,6 +65,9 @@ class _Parse(beam.DoFn):
                 ts = event.ts
             else:
                 raise ValueError(f"unknown message type {kind!r}")
+            if ts > time.time() + self.max_ahead_s:
+                what = "arrived_at" if kind == "label" else "timestamp"
+                raise ValueError(f"{what}: more than {self.max_ahead_s:g} s ahead of the clock")
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])

@@ -39,6 +39,9 @@ def tx_message(tx: Txn) -> bytes:
     ).encode()
 
 
+FAR = "2126-01-01T00:00:00Z"  # next century: would prune the profiles at its own time
+
+
 def test_stream_keeps_profiles_current(
     redis_client: redis.Redis, store_config: StoreConfig, small_history: pd.DataFrame
 ) -> None:
@@ -72,6 +75,9 @@ def test_stream_keeps_profiles_current(
         b'{"transaction_id": "x", "amount": -1}',
         b"not json",
         b'{"type": "label", "label": "maybe"}',
+        json.dumps({**json.loads(events[0][1]), "transaction_id": "x2", "timestamp": FAR}).encode(),
+        b'{"type": "label", "transaction_id": "x", "customer_id": "c", "terminal_id": "t", '
+        b'"label": "fraud", "arrived_at": "%s"}' % FAR.encode(),
     ]
     for i, (ts, msg) in enumerate(events):
         stream = stream.add_elements([beam.window.TimestampedValue(msg, ts)])
@@ -93,7 +99,7 @@ def test_stream_keeps_profiles_current(
         )
         assert_that(
             out["dead_letter"] | beam.Map(lambda r: r["error"].split(":")[0]),
-            equal_to(["timestamp", "Expecting value", "label message"]),
+            equal_to(["timestamp", "Expecting value", "label message", "timestamp", "arrived_at"]),
             label="dead",
         )
 
