@@ -20,7 +20,11 @@ class BodyLimit:
         self.api = getattr(app, "api", app)  # the FastAPI app inside, for tests and tools
 
     async def _reject(self, send: Any) -> None:
-        await send_error(send, 413, f"request body over {self.max_bytes} bytes")
+        exc = self._too_large()
+        await send_error(send, exc.status_code, exc.detail)
+
+    def _too_large(self) -> _TooLarge:
+        return _TooLarge(413, f"request body over {self.max_bytes} bytes")
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -44,7 +48,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge(413, f"request body over {self.max_bytes} bytes")
+                    raise self._too_large()
             return message
 
         async def tracking_send(message: Any) -> None:

@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 import redis.asyncio as aredis
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fraudops.schema import Transaction
 from models.runtime import ScoringModel
 from services.common.app import service_app
 from services.common.auth import ApiKey, KeyRing, require
-from services.common.errors import validation_body
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
 from services.scoring.coalesce import Coalescer
@@ -50,9 +50,7 @@ async def _model(request: Request) -> ScoringModel:
     model: ScoringModel | None = request.app.state.holder.current
     if model is None:
         ERRORS.labels("no_model").inc()
-        raise HTTPException(
-            503, request.app.state.holder.error or "no model loaded yet", {"Retry-After": "5"}
-        )
+        raise request.app.state.holder.unavailable()
     return model
 
 
@@ -132,9 +130,8 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     ) -> Response:
         started = time.perf_counter()
         late = future_dated((tx,), time.time(), settings.max_ahead_s, batch=False)
-        if late is not None:
-            ERRORS.labels("invalid").inc()
-            return JSONResponse(late, status_code=422)
+        if late:
+            raise RequestValidationError(late)  # counted and shaped by the app's 422 handler
         try:
             (body,) = await scorer.score(model, [tx.to_txn()])
         except Busy:
@@ -153,14 +150,13 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     ) -> Response:
         started = time.perf_counter()
         if len(batch.transactions) > settings.max_batch:
-            ERRORS.labels("invalid").inc()
-            error = {"type": "too_long", "loc": ("transactions",),
-                     "msg": f"at most {settings.max_batch} per batch"}  # fmt: skip
-            return JSONResponse(validation_body([error], ("body",)), status_code=422)
+            msg = f"at most {settings.max_batch} per batch"
+            raise RequestValidationError(
+                [{"type": "too_long", "loc": ("body", "transactions"), "msg": msg}]
+            )
         late = future_dated(batch.transactions, time.time(), settings.max_ahead_s, batch=True)
-        if late is not None:
-            ERRORS.labels("invalid").inc()
-            return JSONResponse(late, status_code=422)
+        if late:
+            raise RequestValidationError(late)
         try:
             bodies = await scorer.score(model, [t.to_txn() for t in batch.transactions])
         except Busy as exc:

@@ -83,16 +83,15 @@ class ScoreFastPath:
             await send_json(send, 422, orjson.dumps(validation_body(exc.errors(), ("body",))))
             return
         late = future_dated((tx,), time.time(), state.max_ahead_s, batch=False)
-        if late is not None:
+        if late:
             ERRORS.labels("invalid").inc()
-            await send_json(send, 422, orjson.dumps(late))
+            await send_json(send, 422, orjson.dumps(validation_body(late)))
             return
         model = state.holder.current
         if model is None:
             ERRORS.labels("no_model").inc()
-            await send_error(
-                send, 503, state.holder.error or "no model loaded yet", {"Retry-After": "5"}
-            )
+            exc = state.holder.unavailable()
+            await send_error(send, exc.status_code, exc.detail, exc.headers)
             return
         try:
             body = await state.coalescer.score(model, tx.to_txn())

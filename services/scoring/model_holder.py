@@ -11,6 +11,8 @@ import asyncio
 import logging
 from pathlib import Path
 
+from fastapi import HTTPException
+
 from models.registry import ALIASES, Registry, RegistryError
 from models.runtime import ScoringModel, load_scoring_model
 from services.scoring.metrics import MODEL_INFO, MODEL_SWAPS
@@ -25,6 +27,10 @@ class ModelHolder:
         self.current: ScoringModel | None = None
         self.error: str | None = None
         self._seen: tuple[float, int] | None = None
+
+    def unavailable(self) -> HTTPException:
+        """The 503 for a request that finds no model: why (no paths), and when to retry."""
+        return HTTPException(503, self.error or "no model loaded yet", {"Retry-After": "5"})
 
     def _stamp(self) -> tuple[float, int] | None:
         try:

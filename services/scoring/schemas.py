@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fraudops.schema import Transaction
-from services.common.errors import validation_body
 
 
 class Reason(BaseModel):
@@ -69,14 +68,15 @@ class Ready(BaseModel):
 
 def future_dated(
     txs: Sequence[Transaction], now: float, max_ahead_s: float, batch: bool
-) -> dict[str, Any] | None:
-    """The 422 body for the first payment dated more than ``max_ahead_s`` after ``now``, if any.
+) -> list[dict[str, Any]]:
+    """The validation error of the first payment dated more than ``max_ahead_s`` after ``now``,
+    if any (located as FastAPI locates errors in the body).
 
     Profiles are pruned at an event's own time, so one payment dated next year would drop every
     minute and hour bucket of its customer: an evasion path, refused at the edge."""
     for i, tx in enumerate(txs):
         if tx.timestamp.timestamp() > now + max_ahead_s:
-            loc: tuple[Any, ...] = ("transactions", i, "timestamp") if batch else ("timestamp",)
+            where = ("transactions", i, "timestamp") if batch else ("timestamp",)
             msg = f"more than {max_ahead_s:g} s ahead of the server clock"
-            return validation_body([{"type": "value_error", "loc": loc, "msg": msg}], ("body",))
-    return None
+            return [{"type": "value_error", "loc": ("body", *where), "msg": msg}]
+    return []
