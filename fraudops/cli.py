@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("fraudops.commands.validate", "check a history file; report bad rows and fields"),
     "features": ("fraudops.commands.features", "list the feature contract (names, windows)"),
     "backfill": ("beam_pipelines.commands.backfill", "Beam: profiles as of a cut-off into Redis"),
-    "dataset": ("beam_pipelines.commands.dataset", "Beam: build / list / show dataset versions"),
+    "dataset": ("retraining.commands.dataset", "build / validate / list / show dataset versions"),
     "stream": ("beam_pipelines.commands.stream", "Beam streaming: keep Redis profiles current"),
     "train": ("models.commands.train", "train CatBoost on a dataset version; register candidate"),
     "promote": ("models.commands.promote", "promotion gate: candidate vs production, then switch"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,6 +29,9 @@ class CoreSettings(BaseSettings):
     redis_timeout_s: float = Field(default=0.05, gt=0)
     # keys the pseudonyms in the erasure ledger (fraudops.pseudonyms): at least 32 bytes
     erasure_key: SecretStr | None = None
+    # where dataset versions and model versions live (every command's default)
+    dataset_dir: Path = Path("data/datasets")
+    model_dir: Path = Path("data/models")
 
 
 def secret(value: SecretStr | None) -> str | None:

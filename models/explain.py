@@ -185,7 +185,7 @@ class TreeExplainer:
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as fh:
-            np.savez(fh, **self.arrays)  # fmt: skip
+            np.savez(fh, **self.arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
 
     @classmethod
     def load(cls, model: CatBoostClassifier, cat_indexes: list[int], path: Path) -> TreeExplainer:
@@ -194,7 +194,8 @@ class TreeExplainer:
         return cls(model, cat_indexes, arrays)
 
     def _rows(self, rows: list[list[Any]]) -> np.ndarray:
-        return self.leaves(rows) + self.offsets
+        indexes: np.ndarray = self.leaves(rows) + self.offsets
+        return indexes
 
     def explain(self, rows: list[list[Any]], chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, contributions of shape rows x features) for ``rows``."""

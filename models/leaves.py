@@ -38,7 +38,7 @@ def leaf_plan(
                 if len(feats) != 1 or not feats <= masks.keys():
                     return None  # a combination: its bit depends on more than one value
                 masks[next(iter(feats))][t] |= 1 << level
-    plan = {
+    plan: dict[str, np.ndarray] = {
         "f_tree": np.asarray(f_tree, dtype=np.int64),
         "f_shift": np.asarray(f_shift, dtype=np.int64),
         "f_feature": np.asarray(f_feature, dtype=np.int64),

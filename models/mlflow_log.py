@@ -4,22 +4,24 @@ never fails a training run: the experiment record says what happened."""
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 from models.experiments import flatten
+from models.settings import ModelSettings
 
 
 def log_run(entry: dict[str, Any], curves: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
     """{"run_id": ...} of the MLflow run, {"error": ...}, or {} when MLflow is not configured."""
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
+    settings = ModelSettings()
+    if not settings.mlflow_tracking_uri:
         return {}
     try:
         import mlflow
         from mlflow.entities import Metric
 
-        mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "fraudops"))
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        mlflow.set_experiment(settings.mlflow_experiment_name)
         with mlflow.start_run(run_name=entry["model_version"]) as run:
             params = flatten({"config": entry["config"], "dataset": entry["dataset"]})
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})

@@ -16,11 +16,11 @@ OTHER = "__other__"
 EPS = 1e-4
 
 
-def numeric_reference(values: np.ndarray, bins: int = 10) -> dict[str, Any]:
+def numeric_reference(values: np.ndarray | pd.Series, bins: int = 10) -> dict[str, Any]:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
-    inner = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1])) if len(v) else []
-    edges = [float(e) for e in inner]
+    qs = np.linspace(0, 1, bins + 1)[1:-1]
+    edges = [float(e) for e in np.unique(np.quantile(v, qs))] if len(v) else []
     return {"kind": "numeric", "edges": edges, "proportions": _numeric_props(v, edges)}
 
 

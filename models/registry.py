@@ -14,17 +14,17 @@ from __future__ import annotations
 import fcntl
 import getpass
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fraudops import versioned
 from fraudops.features import FEATURE_NAMES, FINGERPRINT
+from models.settings import ModelSettings
 
 PREFIX = "m"
 MODEL_FILE = "model.cbm"
@@ -33,7 +33,6 @@ VALIDATION_FILE = "validation.parquet"
 MODEL_CARD = "MODEL_CARD.md"
 ALIASES = "aliases.json"
 DECISIONS = "decisions.jsonl"
-DEFAULT_ROOT = Path(os.environ.get("FRAUDOPS_MODEL_DIR", "data/models"))
 
 
 class RegistryError(RuntimeError):
@@ -45,7 +44,7 @@ class ContractMismatch(RegistryError):
 
 
 def code_commit() -> str:
-    env = os.environ.get("FRAUDOPS_COMMIT")
+    env = ModelSettings().commit
     if env:
         return env
     try:
@@ -74,7 +73,7 @@ def check_contract(manifest: dict[str, Any]) -> None:
 
 @dataclass
 class Registry:
-    root: Path = DEFAULT_ROOT
+    root: Path = field(default_factory=lambda: ModelSettings().model_dir)
 
     # --- versions ---------------------------------------------------------------------------
     def versions(self) -> list[str]:
@@ -179,7 +178,7 @@ class Registry:
             "at": _now(),
             "action": action,
             "version": version,
-            "by": os.environ.get("FRAUDOPS_ACTOR") or _user(),
+            "by": ModelSettings().actor or _user(),
             **details,
         }
         versioned.append_jsonl(self.root / DECISIONS, entry)

@@ -55,7 +55,7 @@ def _curves(valid: pd.DataFrame, scored: dict[str, np.ndarray], out: Path) -> li
 def _distributions(valid: pd.DataFrame, scores: np.ndarray, t: dict[str, Any], out: Path) -> str:
     y = valid["is_fraud"].to_numpy().astype(bool)
     fig, ax = plt.subplots(figsize=(7, 4))
-    bins = np.linspace(0, 1, 51)
+    bins = [i / 50 for i in range(51)]
     ax.hist(scores[~y], bins=bins, alpha=0.6, label="legitimate", log=True)
     ax.hist(scores[y], bins=bins, alpha=0.6, label="fraud", log=True)
     ax.axvline(t["review"], color="orange", ls="--", label="review")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fraudops.erasure_ledger import erased_customers
 from fraudops.pseudonyms import ErasedCustomers
 from fraudops.schema import parse_timestamp
-from fraudops.settings import CoreSettings, secret
 
 
 def epoch(text: str | None) -> int:
@@ -18,7 +18,4 @@ def epoch(text: str | None) -> int:
 
 def erasure_ledger(database_url: str | None) -> ErasedCustomers | None:
     """The customers a build must leave out (the feedback database's erasure ledger)."""
-    from services.compliance.erasure import ledger_for_build
-
-    core = CoreSettings()
-    return ledger_for_build(database_url or core.database_url, secret(core.erasure_key))
+    return erased_customers(database_url)

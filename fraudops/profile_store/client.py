@@ -44,7 +44,7 @@ class ProfileStore:
         for _attempt in (0, 1):
             pipe = self.redis.pipeline(transaction=False)
             for cmd in commands:
-                pipe.execute_command(*cmd)  # type: ignore[no-untyped-call]
+                pipe.execute_command(*cmd)
             replies = pipe.execute(raise_on_error=False)
             if not needs_script(replies):
                 break

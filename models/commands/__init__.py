@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from models.registry import DEFAULT_ROOT
+from models.settings import ModelSettings
 
 
 def add_registry_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--registry",
         type=Path,
-        default=DEFAULT_ROOT,
+        default=ModelSettings().model_dir,
         help="model registry directory (env FRAUDOPS_MODEL_DIR)",
     )
 
 
 def add_datasets_argument(p: argparse.ArgumentParser) -> None:
-    default = Path(os.environ.get("FRAUDOPS_DATASET_DIR", "data/datasets"))
+    default = ModelSettings().dataset_dir
     p.add_argument(
         "--datasets",
         type=Path,

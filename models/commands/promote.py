@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from models.commands import add_datasets_argument, add_registry_argument
+from models.settings import ModelSettings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,13 +19,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tolerance",
         type=float,
-        default=float(os.environ.get("FRAUDOPS_GATE_TOLERANCE", "0.01")),
+        default=ModelSettings().gate_tolerance,
         help="allowed drop in average precision (env FRAUDOPS_GATE_TOLERANCE)",
     )
     p.add_argument(
         "--max-segment-gap",
         type=float,
-        default=float(os.environ.get("FRAUDOPS_GATE_MAX_SEGMENT_GAP", "0.5")),
+        default=ModelSettings().gate_max_segment_gap,
         help="largest allowed recall gap between countries / channels (env "
         "FRAUDOPS_GATE_MAX_SEGMENT_GAP; a negative value turns the check off)",
     )

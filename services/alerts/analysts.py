@@ -15,8 +15,11 @@ ITERATIONS = 310_000
 def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    return f"pbkdf2_sha256${iterations}${b64(salt)}${b64(digest)}"
+    return f"pbkdf2_sha256${iterations}${_b64(salt)}${_b64(digest)}"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
 
 
 def verify_password(password: str, encoded: str) -> bool:

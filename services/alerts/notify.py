@@ -114,7 +114,7 @@ class Notifier:
                     "error": error or "",
                     "title": message.title,
                 }
-                self.redis.xadd(self.dead_key, entry, maxlen=100_000, approximate=True)
+                self.redis.xadd(self.dead_key, entry, maxlen=100_000, approximate=True)  # type: ignore[arg-type]
                 log.error(
                     "alert %s not delivered to %s after %d attempts: %s",
                     message.key,

@@ -7,8 +7,9 @@ import getpass
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from beam_pipelines.commands.dataset import DATASETS
+from fraudops.settings import CoreSettings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", help="feedback database (default: DATABASE_URL)")
     p.add_argument("--alerts-database-url", help="alerts database, if not the feedback database's")
     p.add_argument("--redis-url", help="default: REDIS_URL")
-    p.add_argument("--datasets", type=Path, default=DATASETS,
+    p.add_argument("--datasets", type=Path, default=CoreSettings().dataset_dir,
                    help="dataset versions to check for rows left in immutable files")  # fmt: skip
     p.add_argument("--settle-s", type=float, default=2.0,
                    help="wait before the second pass over streams and SQL")  # fmt: skip
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         feedback_engine.dispose()
         if alerts_engine is not None:
             alerts_engine.dispose()
-    report = {
+    report: dict[str, Any] = {
         "erasure_id": result.erasure_id,
         "subject": result.subject,
         "removed": dict(sorted(result.removed.items())),

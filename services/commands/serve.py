@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import tempfile
@@ -34,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.common.http_protocol import PATH as HTTP_PROTOCOL
-    from services.common.workers import LOG_FORMAT, run_workers
+    from services.common.logs import configure_logging
+    from services.common.workers import run_workers
 
-    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    configure_logging(args.log_level)
     multiproc = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiproc = tempfile.mkdtemp(prefix="fraudops-metrics-")
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         "proxy_headers": args.proxy_headers,  # off: one middleware less per request
         "forwarded_allow_ips": args.forwarded_allow_ips,
         "log_level": args.log_level,
+        "log_config": None,  # configure_logging's JSON lines, not uvicorn's text handlers
     }
     try:
         if args.workers > 1:

@@ -14,16 +14,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.auth import KeyRing
 from services.common.errors import validation_body
+from services.common.logs import RequestId
 
 BODY_UNREADABLE = "body is not readable JSON: not UTF-8 text, or nested too deeply"
 
 
 def service_app(
     title: str, description: str, lifespan: Callable[[FastAPI], Any], keys: KeyRing,
-    errors: Counter,
+    errors: Counter, *, request_ids: bool = True,
 ) -> FastAPI:  # fmt: skip
+    """``request_ids=False``: the caller wraps the app in ``RequestId`` itself (outside the
+    paths it serves without the framework)."""
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan)
     app.state.keys = keys
+    if request_ids:
+        app.add_middleware(RequestId)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,13 +19,27 @@ otherwise the connection is just closed.
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
 from typing import Any
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-MAX_HEAD_BYTES = int(os.environ.get("FRAUDOPS_HTTP_MAX_HEAD_BYTES", 32 * 1024))
-REQUEST_TIMEOUT_S = float(os.environ.get("FRAUDOPS_HTTP_REQUEST_TIMEOUT_S", 10.0))
+
+class HttpSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FRAUDOPS_HTTP_", extra="ignore")
+
+    max_head_bytes: int = Field(default=32 * 1024, gt=0)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+
+
+@functools.cache
+def limits() -> HttpSettings:
+    """Read once per worker, at its first connection (not when the module is imported)."""
+    return HttpSettings()
+
+
 PATH = "services.common.http_protocol:GuardedHttpToolsProtocol"  # for uvicorn's ``http``
 
 
@@ -43,6 +57,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._partial = False  # a request has begun and is not complete
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._limits = limits()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -59,7 +74,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._in_head and not self._began:  # the read that began it is not counted
             self._unfinished_bytes += len(data)
-            if self._unfinished_bytes > MAX_HEAD_BYTES:
+            if self._unfinished_bytes > self._limits.max_head_bytes:
                 self._refuse(431, b"Request Header Fields Too Large")
                 return
         if self._partial:
@@ -97,12 +112,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # the limits
     def _grow(self, n: int) -> None:
         self._head_bytes += n
-        if self._head_bytes > MAX_HEAD_BYTES:
+        if self._head_bytes > self._limits.max_head_bytes:
             self._refuse(431, b"Request Header Fields Too Large")
             raise _HeadTooLarge
 
     def _arm(self) -> None:
-        self._deadline = self.loop.call_later(REQUEST_TIMEOUT_S, self._too_slow)
+        self._deadline = self.loop.call_later(self._limits.request_timeout_s, self._too_slow)
 
     def _disarm(self) -> None:
         if self._deadline is not None:

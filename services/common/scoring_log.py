@@ -35,6 +35,8 @@ def encode(
     degraded: bool,
     scored_at: float,
     reasons: list[dict[str, Any]] | None = None,
+    *,
+    request_id: str | None = None,
 ) -> bytes:
     return orjson.dumps(
         {
@@ -54,6 +56,7 @@ def encode(
             "features": features,
             "reasons": reasons or [],
             "scored_at": scored_at,
+            "request_id": request_id,
         }
     )
 

@@ -23,7 +23,6 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 log = logging.getLogger("fraudops.serve")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 QUICK_EXIT_S = 5.0  # a worker that dies this soon after its start failed to start
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
@@ -74,8 +73,10 @@ def _ensure_free(host: str, port: int) -> None:
 def _worker(app: str, host: str, port: int, options: dict[str, Any], parent: int) -> None:
     import uvicorn
 
+    from services.common.logs import configure_logging
+
     _die_with_parent(parent)
-    logging.basicConfig(level=str(options.get("log_level", "info")).upper(), format=LOG_FORMAT)
+    configure_logging(str(options.get("log_level", "info")))
     config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[reuseport_socket(host, port)])
 

@@ -30,17 +30,16 @@ from typing import Any
 import orjson
 import pyarrow.dataset as pads
 import redis
-from sqlalchemy import inspect, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudops import datasets
 from fraudops.profile_store.layout import answer_key, dedup_key, entity_key, label_key
-from fraudops.pseudonyms import ErasedCustomers, check_key, pseudonym
+from fraudops.pseudonyms import pseudonym
 from services.alerts.db import delete_customer_alerts
 from services.alerts.notify import dead_letter_key
 from services.common import scoring_log
 from services.feedback import store
-from services.feedback.db import Erasure, ScoredTransaction, make_engine, session_factory
+from services.feedback.db import Erasure, ScoredTransaction
 
 SCAN_COUNT = 2000
 GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
@@ -60,30 +59,6 @@ class ErasureResult:
     subject: str
     removed: Counter[str] = field(default_factory=Counter)
     transactions: set[tuple[str, str]] = field(default_factory=set)  # (transaction, terminal)
-
-
-def ledger_for_build(database_url: str, key: str | None) -> ErasedCustomers | None:
-    """The erasure ledger a dataset build or backfill must honour (None: nobody erased, or no
-    feedback database there). Erasures on record without the key refuse the build: building
-    without the exclusion would bring erased customers back."""
-    if database_url.startswith("sqlite") and not _sqlite_exists(database_url):
-        return None
-    engine = make_engine(database_url)
-    try:
-        if not inspect(engine).has_table(Erasure.__tablename__):
-            return None
-        with session_factory(engine)() as session:
-            subjects = list(session.scalars(select(Erasure.subject).distinct()))
-    finally:
-        engine.dispose()
-    if not subjects:
-        return None
-    return ErasedCustomers(check_key(key), subjects)
-
-
-def _sqlite_exists(url: str) -> bool:
-    path = make_url(url).database
-    return bool(path) and path != ":memory:" and Path(path).exists()
 
 
 def _stream_entries(client: redis.Redis, stream: str) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
@@ -119,7 +94,7 @@ def _purge_dead_letters(stores: Stores, result: ErasureResult) -> None:
 
 def _xdel(client: redis.Redis, stream: str, ids: list[bytes], name: str, r: ErasureResult) -> None:
     for i in range(0, len(ids), 1000):
-        r.removed[name] += int(client.xdel(stream, *ids[i : i + 1000]))  # type: ignore[arg-type]
+        r.removed[name] += int(client.xdel(stream, *ids[i : i + 1000]))
 
 
 def _purge_sql(stores: Stores, customer_id: str, result: ErasureResult) -> None:

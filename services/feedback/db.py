@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from fraudops import erasure_ledger
 from services.common import db
 from services.common.db import UtcDateTime, make_engine, session_factory, utcnow
 
@@ -96,7 +97,7 @@ class Erasure(Base):
     """The audit log of erasures: who asked, when, what was removed; the customer only as a
     keyed pseudonym (later dataset builds and backfills exclude them by it)."""
 
-    __tablename__ = "erasures"
+    __tablename__ = erasure_ledger.TABLE  # builds read it (fraudops.erasure_ledger)
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

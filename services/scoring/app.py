@@ -1,62 +1,34 @@
-"""FastAPI app of the scoring service: the lifespan owns the Redis pool and the model holder."""
+"""FastAPI app of the scoring service: the lifespan owns the Redis pool, the model holder and the
+scorer; ``ScoreEndpoint`` serves the score routes, FastAPI the rest and the OpenAPI."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 import redis.asyncio as aredis
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from fraudops.schema import Transaction
-from models.runtime import ScoringModel
 from services.common.app import service_app
-from services.common.auth import ApiKey, KeyRing, require
+from services.common.auth import KeyRing
 from services.common.limits import BodyLimit
+from services.common.logs import RequestId
 from services.common.metrics import metrics_response
 from services.scoring.coalesce import Coalescer
-from services.scoring.engine import Busy, Scorer
-from services.scoring.fastpath import ScoreFastPath
-from services.scoring.metrics import ERRORS, REQUEST_SECONDS
+from services.scoring.endpoint import ScoreEndpoint
+from services.scoring.engine import Scorer
+from services.scoring.metrics import ERRORS
 from services.scoring.model_holder import ModelHolder
-from services.scoring.schemas import (
-    ERROR_RESPONSES,
-    BatchRequest,
-    BatchResponse,
-    Health,
-    Ready,
-    ScoreResponse,
-    future_dated,
-)
+from services.scoring.openapi import document_score_routes
+from services.scoring.schemas import Health, Ready
 from services.scoring.settings import ScoringSettings
 from services.scoring.wire import RedisWire
 
 log = logging.getLogger("fraudops.scoring")
-_SINGLE = REQUEST_SECONDS.labels("score")
-_BATCH = REQUEST_SECONDS.labels("batch")
-
-
-async def _scorer(request: Request) -> Scorer:
-    return request.app.state.scorer  # type: ignore[no-any-return]
-
-
-async def _model(request: Request) -> ScoringModel:
-    model: ScoringModel | None = request.app.state.holder.current
-    if model is None:
-        ERRORS.labels("no_model").inc()
-        raise request.app.state.holder.unavailable()
-    return model
-
-
-ScorerDep = Annotated[Scorer, Depends(_scorer)]
-ModelDep = Annotated[ScoringModel, Depends(_model)]
-ScoreKey = Annotated[ApiKey, Depends(require("score"))]
 
 
 def create_app(settings: ScoringSettings | None = None) -> Any:
@@ -80,25 +52,24 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         wire = RedisWire(url)
         holder = ModelHolder(settings.model_dir, settings.model_alias)
         await holder.refresh()
-        app.state.holder = holder
-        app.state.redis = client
-        app.state.scorer = Scorer(
-            client,
-            wire,
-            store_cfg,
-            budget,
-            settings.batch_redis_budget_ms / 1000,
-            settings.breaker_s,
-            settings.replay_capacity,
-            settings.duplicate_wait_ms / 1000,
-            settings.log_maxlen,
-            settings.write_every_ms / 1000,
+        scorer = Scorer.create(
+            admin=client,
+            wire=wire,
+            cfg=store_cfg,
+            budget_s=budget,
+            batch_budget_s=settings.batch_redis_budget_ms / 1000,
+            breaker_s=settings.breaker_s,
+            replay_capacity=settings.replay_capacity,
+            duplicate_wait_s=settings.duplicate_wait_ms / 1000,
+            log_maxlen=settings.log_maxlen,
+            write_every_s=settings.write_every_ms / 1000,
         )
-        app.state.coalescer = Coalescer(app.state.scorer)
-        writer = asyncio.create_task(app.state.scorer.write_answers())
+        app.state.holder, app.state.redis, app.state.scorer = holder, client, scorer
+        app.state.coalescer = Coalescer(scorer)
+        writer = asyncio.create_task(scorer.answers.run())
         tasks = [
             asyncio.create_task(holder.watch(settings.model_poll_s)),
-            asyncio.create_task(app.state.scorer.replay_loop()),
+            asyncio.create_task(scorer.replay.run()),
         ]
         if not len(keys):
             log.warning("no API keys configured: every score request will be refused (401)")
@@ -109,9 +80,9 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            app.state.scorer.stop_writer()  # its last flush stores every answer given
+            scorer.answers.stop()  # its last flush stores every answer given
             await asyncio.wait([writer], timeout=5)
-            await app.state.scorer.replay_pending()
+            await scorer.replay.replay()
             wire.close()
             await client.aclose()
 
@@ -121,51 +92,10 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         lifespan,
         keys,
         ERRORS,
+        request_ids=False,  # RequestId wraps the score routes too (below)
     )
-    app.state.max_ahead_s = settings.max_ahead_s  # read by the fast path too
-
-    @app.post("/v1/score", response_model=ScoreResponse, responses=ERROR_RESPONSES)
-    async def score(
-        tx: Transaction, _key: ScoreKey, scorer: ScorerDep, model: ModelDep
-    ) -> Response:
-        started = time.perf_counter()
-        late = future_dated((tx,), time.time(), settings.max_ahead_s, batch=False)
-        if late:
-            raise RequestValidationError(late)  # counted and shaped by the app's 422 handler
-        try:
-            (body,) = await scorer.score(model, [tx.to_txn()])
-        except Busy:
-            ERRORS.labels("busy").inc()
-            raise HTTPException(
-                409,
-                f"transaction {tx.transaction_id} is being scored; retry",
-                headers={"Retry-After": "1"},
-            ) from None
-        _SINGLE.observe(time.perf_counter() - started)
-        return Response(body, media_type="application/json")
-
-    @app.post("/v1/score/batch", response_model=BatchResponse, responses=ERROR_RESPONSES)
-    async def score_batch(
-        batch: BatchRequest, _key: ScoreKey, scorer: ScorerDep, model: ModelDep
-    ) -> Response:
-        started = time.perf_counter()
-        if len(batch.transactions) > settings.max_batch:
-            msg = f"at most {settings.max_batch} per batch"
-            raise RequestValidationError(
-                [{"type": "too_long", "loc": ("body", "transactions"), "msg": msg}]
-            )
-        late = future_dated(batch.transactions, time.time(), settings.max_ahead_s, batch=True)
-        if late:
-            raise RequestValidationError(late)
-        try:
-            bodies = await scorer.score(model, [t.to_txn() for t in batch.transactions])
-        except Busy as exc:
-            ERRORS.labels("busy").inc()
-            raise HTTPException(
-                409, f"transaction {exc} is being scored; retry", headers={"Retry-After": "1"}
-            ) from None
-        _BATCH.observe(time.perf_counter() - started)
-        return Response(b'{"results":[' + b",".join(bodies) + b"]}", media_type="application/json")
+    app.state.settings = settings
+    document_score_routes(app)
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
@@ -196,6 +126,4 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     async def metrics() -> Response:
         return metrics_response()
 
-    # the fast path serves POST /v1/score; the route above documents it and serves the same
-    # answers when the app is used without the wrapper
-    return BodyLimit(ScoreFastPath(app, app), settings.max_body_bytes)
+    return RequestId(BodyLimit(ScoreEndpoint(app, app), settings.max_body_bytes))

@@ -245,7 +245,11 @@ def run(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {"customers": customers, "terminals": terminals}
     tmp = Path(tempfile.mkdtemp(prefix="fraudops-bench-scoring-"))
     server = None
-    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+
+    def say(message: str) -> None:
+        if not args.json:
+            print(message, file=sys.stderr, flush=True)
+
     try:
         results["load_profiles_s"] = load_profiles(client, cfg, customers, terminals, now)
         say(

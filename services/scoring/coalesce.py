@@ -16,29 +16,30 @@ from models.runtime import ScoringModel
 from services.scoring.engine import Scorer
 
 MAX_BATCH = 64
+Item = tuple[ScoringModel, Txn, str, "asyncio.Future[bytes | None]"]  # model, payment, request id
 
 
 class Coalescer:
     def __init__(self, scorer: Scorer, max_batch: int = MAX_BATCH) -> None:
         self.scorer = scorer
         self.max_batch = max_batch
-        self._pending: list[tuple[ScoringModel, Txn, asyncio.Future[bytes | None]]] = []
+        self._pending: list[Item] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def score(self, model: ScoringModel, tx: Txn) -> bytes:
+    async def score(self, model: ScoringModel, tx: Txn, request_id: str) -> bytes:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes | None] = loop.create_future()
-        self._pending.append((model, tx, future))
+        self._pending.append((model, tx, request_id, future))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
         body = await future
         if body is None:  # a duplicate of a payment still being scored elsewhere
-            return await self.scorer.wait_for_answer(tx.transaction_id)
+            return await self.scorer.answers.wait_for(tx.transaction_id)
         return body
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
-        groups: dict[str, list[tuple[ScoringModel, Txn, asyncio.Future[bytes | None]]]] = {}
+        groups: dict[str, list[Item]] = {}
         for item in pending:  # normally one model; during a hot-swap, two
             groups.setdefault(item[0].version, []).append(item)
         for items in groups.values():
@@ -47,19 +48,18 @@ class Coalescer:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    async def _run(
-        self, items: list[tuple[ScoringModel, Txn, asyncio.Future[bytes | None]]]
-    ) -> None:
+    async def _run(self, items: list[Item]) -> None:
         model = items[0][0]
         try:
             bodies = await self.scorer.score_items(
-                model, [tx for _, tx, _ in items], self.scorer.budget_s
-            )
+                model, [tx for _, tx, _, _ in items], [r for _, _, r, _ in items],
+                self.scorer.budget_s,
+            )  # fmt: skip
         except Exception as exc:  # every waiting request gets the error
-            for _, _, future in items:
+            for *_, future in items:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, _, future), body in zip(items, bodies, strict=True):
+        for (*_, future), body in zip(items, bodies, strict=True):
             if not future.done():
                 future.set_result(body)

@@ -119,7 +119,7 @@ class RedisWire:
                 else:
                     context = None
                     if cls is SSLConnection:  # every ssl_* option of the URL, as redis-py reads
-                        tls = {k: v for k, v in o.items() if k.startswith("ssl_")}
+                        tls: dict[str, Any] = {k: v for k, v in o.items() if k.startswith("ssl_")}
                         context = SSLConnection(**tls).ssl_context.get()
                     _, protocol = await loop.create_connection(
                         _Protocol, o.get("host", "localhost"), o.get("port", 6379), ssl=context

@@ -90,13 +90,16 @@ def auth(key: str) -> dict[str, str]:
 class Server:
     """``fraudops serve <service>`` as a real process on a free port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, service: str = "scoring") -> None:
+    def __init__(
+        self, env: dict[str, str], workers: int = 1, service: str = "scoring",
+        args: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: str | None = None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fraudops.cli", "serve", service, "--port", str(self.port),
-             "--workers", str(workers)],
+             "--workers", str(workers), *args],
             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 60

@@ -1,0 +1,95 @@
+"""One logging setup for every service: JSON lines, each with the request id it belongs to.
+
+The request id comes from the caller's ``X-Request-ID`` (when it is a short token: anything else
+could forge log lines) or is generated; it is echoed back on the answer, set on every log line
+written while the request is handled, and carried into the scoring log. Messages carry ids only,
+never personal data (see docs/compliance.md).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+HEADER = b"x-request-id"
+_VALID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JsonLines(logging.Formatter):
+    """``{"ts", "level", "logger", "message", "request_id", ...}``, one object a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or request_id.get(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str | int = "info") -> None:
+    """Every logger (ours, uvicorn's, the libraries') to stderr as JSON lines. Idempotent."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []  # theirs would print plain text beside ours
+        logger.propagate = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs whole URLs at INFO
+
+
+class RequestId:
+    """ASGI middleware: the request's id in the context (``request_id``) and on the answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.api = getattr(app, "api", app)  # the FastAPI app inside, for tests and tools
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope["headers"]:
+            if name == HEADER:
+                rid = value.decode("latin-1") if _VALID.fullmatch(value) else None
+                break
+        rid = rid or new_request_id()
+        token = request_id.set(rid)
+        echoed = (HEADER, rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), echoed]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)

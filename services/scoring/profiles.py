@@ -1,0 +1,105 @@
+"""The hot path's one Redis round trip: stored answers and the profiles just before a payment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+
+from fraudops.profile_store import layout
+from fraudops.profile_store.commands import (
+    SCRIPT,
+    Profiles,
+    StoreConfig,
+    needs_script,
+    parse_tx_replies,
+    tx_commands,
+)
+from fraudops.schema import Txn
+from services.scoring.breaker import Breaker
+from services.scoring.metrics import STAGE_SECONDS
+from services.scoring.wire import RedisWire
+
+log = logging.getLogger("fraudops.scoring")
+_PROFILES = STAGE_SECONDS.labels("profiles")
+
+Command = list[Any]
+
+
+class ProfileReader:
+    """Per payment, one pipeline carries ``GET`` of a stored answer and the profile store's
+    read-and-update commands (``tx_commands``): all payments of a group in one round trip."""
+
+    def __init__(
+        self, *, wire: RedisWire, admin: aredis.Redis, cfg: StoreConfig, breaker: Breaker
+    ) -> None:
+        self.wire = wire  # every hot-path round trip
+        self.admin = admin  # script loading
+        self.cfg = cfg
+        self.breaker = breaker
+
+    async def send(self, commands: list[Command]) -> list[Any]:
+        """One round trip; error replies come back as exception objects in the list."""
+        return await self.wire.call(commands)
+
+    async def send_loading_script(self, commands: list[Command]) -> list[Any]:
+        """``send``, loading the update script and sending again when Redis does not know it
+        (first use, SCRIPT FLUSH, a failover to a replica that never saw it)."""
+        replies: list[Any] = []
+        for _attempt in (0, 1):
+            replies = await self.send(commands)
+            if not needs_script(replies):
+                return replies
+            await self.admin.script_load(SCRIPT)
+        return replies
+
+    async def write(self, commands: list[Command], budget_s: float) -> None:
+        """One round trip that must succeed whole: the first error reply is raised (as are
+        TimeoutError past ``budget_s``, and connection errors)."""
+        async with asyncio.timeout(budget_s):
+            replies = await self.send_loading_script(commands)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+
+    async def read(
+        self, txs: list[Txn], budget_s: float
+    ) -> tuple[list[bytes | None], list[Profiles]] | str:
+        """Per payment: (stored answer, Profiles); or the reason Redis could not be used."""
+        if not self.breaker.allows():
+            return "breaker_open"
+        commands: list[Command] = []
+        spans: list[tuple[int, int]] = []  # each payment's replies: GET, then its tx_commands
+        for tx in txs:
+            start = len(commands)
+            commands.append(["GET", layout.answer_key(self.cfg.prefix, tx.transaction_id)])
+            commands += tx_commands(self.cfg, tx)
+            spans.append((start, len(commands)))  # one reply per command
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget_s):
+                replies = await self.send_loading_script(commands)
+        except TimeoutError:
+            self.breaker.failure(hard=False)
+            return "timeout"
+        except (RedisError, OSError) as exc:
+            self.breaker.failure(hard=True)
+            log.warning("redis unavailable: %s", type(exc).__name__)
+            return "unavailable"
+        self.breaker.success()
+        _PROFILES.observe(time.perf_counter() - started)
+        stored: list[bytes | None] = []
+        profiles: list[Profiles] = []
+        try:
+            for start, end in spans:
+                answer = replies[start]
+                stored.append(answer if isinstance(answer, bytes) else None)
+                profiles.append(parse_tx_replies(replies[start + 1 : end]))
+        except (RedisError, ValueError, TypeError) as exc:
+            log.error("unexpected redis reply: %s", exc)
+            return "bad_reply"
+        return stored, profiles
