@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from fraudops.settings import CoreSettings
     from retraining.config import RetrainConfig
     from retraining.run import Paths, RunInProgress, retrain
+    from services.common.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging("info")  # JSON lines, like every service
     cfg = RetrainConfig.load(args.config)
     paths = Paths(args.datasets, args.registry, args.database_url or CoreSettings().database_url)
     stop = threading.Event()
