@@ -28,6 +28,8 @@ class Caller:
 
 @dataclass(frozen=True)
 class LabelPolicy:
+    """Built once per app from its configuration; the routes ask it, never the key ring."""
+
     keys: KeyRing
     token_secret: str | None  # None: in-app labels are refused (503)
     clock: Callable[[], datetime]
