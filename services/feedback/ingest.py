@@ -8,8 +8,8 @@ is acknowledged and the batch is retried.
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from typing import Any
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.common import scoring_log
 from services.common.stream import Entry, StreamConsumer
 from services.feedback import store
-from services.feedback.metrics import LOG_BACKLOG, LOG_INGESTED, LOG_MALFORMED
+from services.feedback.metrics import BACKGROUND_ERRORS, LOG_BACKLOG, LOG_INGESTED, LOG_MALFORMED
 
 log = logging.getLogger("fraudops.feedback")
 
@@ -38,7 +38,7 @@ class ScoringLogIngestor(StreamConsumer):
 
     def handle(self, entries: list[Entry]) -> int:
         """Returns the entries taken (a repeated payment counts, its row is stored once)."""
-        rows = {}
+        rows: dict[str, dict[str, Any]] = {}
         for entry_id, fields in entries:
             try:
                 row = scoring_log.decode(fields[scoring_log.FIELD])
@@ -58,6 +58,9 @@ class ScoringLogIngestor(StreamConsumer):
 
     def drain(self, max_batches: int = 100, block_ms: int | None = None) -> int:
         done = super().drain(max_batches, block_ms)
-        with contextlib.suppress(redis.RedisError):
+        try:
             LOG_BACKLOG.set(self.lag())
+        except redis.RedisError as exc:  # the gauge keeps its last value; the next drain retries
+            BACKGROUND_ERRORS.labels("scoring_log_backlog").inc()
+            log.warning("scoring-log backlog unknown: %s", type(exc).__name__)
         return done

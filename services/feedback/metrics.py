@@ -28,3 +28,8 @@ PROFILE_PENDING = Gauge(
 PROFILE_APPLIED = Counter(
     "fraudops_feedback_profile_labels_applied_total", "Labels applied to the profile store"
 )
+BACKGROUND_ERRORS = Counter(
+    "fraudops_feedback_background_errors_total",
+    "Background steps that failed and were left for a later turn (their dependency away)",
+    ["task"],
+)

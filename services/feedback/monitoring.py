@@ -24,6 +24,7 @@ from fraudops.features import FEATURE_NAMES
 from models.registry import Registry, RegistryError
 from models.triggers import TriggerConfig, performance, psi_by_feature
 from services.feedback.db import EffectiveLabel, ScoredTransaction
+from services.feedback.metrics import BACKGROUND_ERRORS
 
 log = logging.getLogger("fraudops.feedback")
 FEATURE_PSI = Gauge("fraudops_model_feature_psi", "PSI of a feature over the recent window",
@@ -99,7 +100,9 @@ class Monitor:
             registry = Registry(self.model_dir)
             version = registry.aliases().get("production")
             return version, registry.manifest(version).get("reference") if version else None
-        except (RegistryError, OSError, ValueError):
+        except (RegistryError, OSError, ValueError) as exc:  # no drift until it reads again
+            BACKGROUND_ERRORS.labels("model_reference").inc()
+            log.warning("production model reference unreadable: %s", type(exc).__name__)
             return None, None
 
     def run_once(self, now: datetime) -> dict[str, Any]:

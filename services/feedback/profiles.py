@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fraudops.profile_store.client import ProfileStore
 from services.feedback import store
 from services.feedback.db import EffectiveLabel
-from services.feedback.metrics import PROFILE_APPLIED, PROFILE_PENDING
+from services.feedback.metrics import BACKGROUND_ERRORS, PROFILE_APPLIED, PROFILE_PENDING
 
 log = logging.getLogger("fraudops.feedback")
 
@@ -40,6 +40,7 @@ class ProfileLabelSync:
                     label.label == "fraud",
                 )
             except (RedisError, OSError) as exc:
+                BACKGROUND_ERRORS.labels("profile_sync").inc()
                 log.warning("profile store unavailable (%s): %d label(s) pending",
                             type(exc).__name__, len(pending) - applied)  # fmt: skip
                 break

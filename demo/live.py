@@ -1,0 +1,159 @@
+"""The live phases, with the services running as real processes: start them, replay payments
+through the scoring API, send the card holders' answers and chargebacks to the feedback API, and
+wait for the services to catch up (the scoring log stored, a promoted model served)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import httpx
+import pandas as pd
+
+from demo import traffic
+from demo.config import DemoConfig
+from demo.phases import Workspace
+from demo.processes import Service, free_port
+from demo.ui import bar, console, step, ticks
+
+
+@dataclass(frozen=True, repr=False)  # no repr: a traceback or log line never shows a secret
+class Credentials:
+    """Made for this run only, never written to the repository."""
+
+    score_key: str
+    chargeback_key: str
+    console_key: str
+    entries: dict[str, dict[str, object]]  # the services' configured (hashed) keys
+    token_secret: str
+    password: str  # the console analyst's
+
+    @classmethod
+    def make(cls) -> Credentials:
+        from services.common.auth import new_key
+
+        score_key, score_entry = new_key("demo-psp", ["score"])
+        cb_key, cb_entry = new_key("demo-chargebacks", ["label:chargeback"])
+        console_key, console_entry = new_key(
+            "demo-console", ["label:analyst", "label:on-behalf", "monitoring"]
+        )
+        entries = {"score": score_entry, "chargeback": cb_entry, "console": console_entry}
+        return cls(score_key, cb_key, console_key, entries, secrets.token_urlsafe(32),
+                   secrets.token_urlsafe(12))  # fmt: skip
+
+
+def define_services(work: Workspace, creds: Credentials) -> list[Service]:
+    """The scoring, feedback and alerts services (not started), each on a free port."""
+    from services.alerts.analysts import hash_password
+
+    common = {
+        "REDIS_URL": work.redis_url,
+        "DATABASE_URL": work.db_url,
+        "FRAUDOPS_KEY_PREFIX": work.prefix,
+        "FRAUDOPS_MODEL_DIR": str(work.models),
+    }
+    ports = {name: free_port() for name in ("scoring", "feedback", "alerts")}
+    analysts = [{"username": "analyst", "password_hash": hash_password(creds.password)}]
+    return [
+        Service("scoring", ports["scoring"], {
+            **common,
+            "FRAUDOPS_API_KEYS": json.dumps([creds.entries["score"]]),
+            "FRAUDOPS_SCORING_MODEL_POLL_S": "0.5",
+        }, work.root / "scoring.log", workers=2),
+        Service("feedback", ports["feedback"], {
+            **common,
+            "FRAUDOPS_FEEDBACK_API_KEYS": json.dumps(
+                [creds.entries["chargeback"], creds.entries["console"]]
+            ),
+            "FRAUDOPS_FEEDBACK_TOKEN_SECRET": creds.token_secret,
+        }, work.root / "feedback.log"),
+        Service("alerts", ports["alerts"], {
+            **common,
+            "FRAUDOPS_ALERTS_SESSION_SECRET": secrets.token_urlsafe(32),
+            "FRAUDOPS_ALERTS_ANALYSTS": json.dumps(analysts),
+            "FRAUDOPS_ALERTS_FEEDBACK_URL": f"http://127.0.0.1:{ports['feedback']}",
+            "FRAUDOPS_ALERTS_FEEDBACK_API_KEY": creds.console_key,
+            "FRAUDOPS_ALERTS_PUBLIC_URL": f"http://127.0.0.1:{ports['alerts']}",
+        }, work.root / "alerts.log"),
+    ]  # fmt: skip
+
+
+def start_services(services: list[Service]) -> None:
+    with step("starting the scoring, feedback and alerts services"):
+        for s in services:
+            s.start()
+
+
+def replay(
+    scoring: Service, creds: Credentials, live: pd.DataFrame, cfg: DemoConfig
+) -> pd.DataFrame:
+    """The live payments through POST /v1/score, in time order; the answers and latencies."""
+    with (
+        step(f"replaying {len(live):,} payments through POST /v1/score"),
+        bar("scored", len(live)) as progress,
+    ):
+        return traffic.replay(scoring.url, creds.score_key, live, cfg.concurrency, ticks(progress))
+
+
+def send_labels(
+    feedback: Service, creds: Credentials, answers: pd.DataFrame, cfg: DemoConfig
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Card holders answer held payments in-app, missed frauds come back as chargebacks;
+    returns (the plan, the HTTP status of each label)."""
+    plan = traffic.feedback_plan(answers, cfg.answer_rate, cfg.seed)
+    with (
+        step(f"{len(plan):,} in-app answers and chargebacks through POST /v1/feedback"),
+        bar("labels", len(plan)) as progress,
+    ):
+        statuses = traffic.send_feedback(
+            feedback.url,
+            plan,
+            creds.token_secret,
+            creds.chargeback_key,
+            cfg.concurrency,
+            ticks(progress),
+        )
+    return plan, statuses
+
+
+def wait_ingested(db_url: str, expected: int, timeout_s: float = 60) -> None:
+    """Until the feedback service has stored the whole scoring log (retraining reads it)."""
+    from sqlalchemy import func, select
+
+    from services.feedback.db import ScoredTransaction, make_engine, session_factory
+
+    engine = make_engine(db_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with session_factory(engine)() as s:
+                if s.scalar(select(func.count()).select_from(ScoredTransaction)) >= expected:
+                    return
+            time.sleep(0.3)
+        raise RuntimeError("the feedback service did not take the whole scoring log")
+    finally:
+        engine.dispose()
+
+
+def wait_serving(url: str, version: str | None, timeout_s: float = 30) -> str | None:
+    """The model version the scoring service answers with once it hot-swapped to ``version``
+    (or whatever it serves after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    current = None
+    while time.monotonic() < deadline:
+        current = httpx.get(url + "/readyz", timeout=5).json().get("model_version")
+        if current == version:
+            break
+        time.sleep(0.3)
+    return current
+
+
+def serve_until_interrupted() -> None:
+    console.print("[bold]services are up; Ctrl-C stops them[/]")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how the newcomer says "done": the caller stops the services

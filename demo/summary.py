@@ -1,0 +1,81 @@
+"""The run's outcome: the numbers of the summary (written to summary.json) and its table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from demo import traffic
+
+
+def summarise(
+    answers: pd.DataFrame,
+    statuses: pd.Series,
+    plan: pd.DataFrame,
+    first: str,
+    run: dict[str, Any],
+    serving: str | None,
+    report: Path,
+    console_url: str,
+    seconds: float,
+) -> dict[str, Any]:
+    """What the run achieved, in the numbers a fraud team asks for (also summary.json)."""
+    ok = answers[answers.get("error", pd.Series(index=answers.index)).isna()]
+    flagged = ok["decision"].isin(traffic.FLAGGED)
+    fraud = ok["is_fraud"] == 1
+    lat = ok["latency_ms"]
+    return {
+        "transactions": len(answers),
+        "errors": int(len(answers) - len(ok)),
+        "decisions": ok["decision"].value_counts().to_dict(),
+        "frauds": int(fraud.sum()),
+        "frauds_caught": int((flagged & fraud).sum()),
+        "fraud_amount": round(float(ok.loc[fraud, "amount"].sum()), 2),
+        "money_saved": round(float(ok.loc[flagged & fraud, "amount"].sum()), 2),
+        "legit_held": int((flagged & ~fraud).sum()),
+        "p50_ms": round(float(lat.quantile(0.5)), 2),
+        "p99_ms": round(float(lat.quantile(0.99)), 2),
+        "labels_sent": len(plan),
+        "labels_accepted": int(statuses.isin([200, 201]).sum()),
+        "models": {
+            "first": first,
+            "candidate": (run.get("candidate") or {}).get("version"),
+            "outcome": run["outcome"],
+            "serving": serving,
+        },
+        "datasets": [run["dataset"]["parent"], run["dataset"]["version"]],
+        "report": str(report),
+        "console": console_url,
+        "seconds": round(seconds, 1),
+    }
+
+
+def print_summary(s: dict[str, Any], password: str) -> None:
+    """The summary table on stdout; the analyst password is shown here only, never logged."""
+    t = Table(title="fraudops demo", show_header=False)
+    d = s["decisions"]
+    rows = [
+        ("payments replayed", f"{s['transactions']:,} ({s['errors']} errors)"),
+        ("decisions", ", ".join(f"{k} {d.get(k, 0):,}" for k in ("approve", "review", "decline"))),
+        ("frauds caught", f"{s['frauds_caught']:,} of {s['frauds']:,}"),
+        ("money saved", f"{s['money_saved']:,.2f} of {s['fraud_amount']:,.2f} fraud amount"),
+        ("legitimate payments held", f"{s['legit_held']:,}"),
+        ("latency (client side)", f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms"),
+        ("labels", f"{s['labels_accepted']:,} of {s['labels_sent']:,} accepted"),
+        (
+            "models",
+            f"{s['models']['first']} -> {s['models']['candidate']} "
+            f"({s['models']['outcome']}); serving {s['models']['serving']}",
+        ),
+        ("datasets", " -> ".join(str(v) for v in s["datasets"])),
+        ("report", s["report"]),
+        ("console", f"{s['console']} (user analyst, password {password}; while running)"),
+        ("wall time", f"{s['seconds']:.0f} s"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    Console().print(t)
