@@ -111,13 +111,20 @@ def run_env(context: Any, metadata: Any) -> None:
 
 def reachable(sessions: sessionmaker[Any], client: Any) -> tuple[bool, bool]:
     """(database answers, Redis answers): what a service's /readyz reports."""
-    import contextlib
-
+    from redis.exceptions import RedisError
     from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.common.metrics import probe_failed
 
     db_ok = redis_ok = False
-    with contextlib.suppress(Exception), sessions() as session:
-        db_ok = session.execute(text("SELECT 1")).scalar() == 1
-    with contextlib.suppress(Exception):
+    try:
+        with sessions() as session:
+            db_ok = session.execute(text("SELECT 1")).scalar() == 1
+    except (SQLAlchemyError, OSError) as exc:
+        probe_failed("database", exc)
+    try:
         redis_ok = bool(client.ping())
+    except (RedisError, OSError) as exc:
+        probe_failed("redis", exc)
     return db_ok, redis_ok

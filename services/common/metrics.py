@@ -6,6 +6,7 @@ writes its samples there and ``/metrics`` aggregates them.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from fastapi import Response
@@ -13,7 +14,15 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
     generate_latest,
+)
+
+log = logging.getLogger("fraudops.readiness")
+PROBE_FAILURES = Counter(
+    "fraudops_readiness_probe_failures_total",
+    "Readiness checks that found a dependency unreachable",
+    ["dependency"],
 )
 
 # sub-millisecond resolution where the scoring budget lives
@@ -37,6 +46,12 @@ LATENCY_BUCKETS = (
     1.0,
     2.5,
 )
+
+
+def probe_failed(dependency: str, exc: BaseException) -> None:
+    """A /readyz check that failed: not ready, logged (the kind of error only) and counted."""
+    PROBE_FAILURES.labels(dependency).inc()
+    log.warning("readiness: %s unreachable (%s)", dependency, type(exc).__name__)
 
 
 def metrics_response() -> Response:

@@ -12,12 +12,13 @@ from typing import Any
 import redis.asyncio as aredis
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
 from services.common.app import service_app
 from services.common.auth import KeyRing
 from services.common.limits import BodyLimit
 from services.common.logs import RequestId
-from services.common.metrics import metrics_response
+from services.common.metrics import metrics_response, probe_failed
 from services.scoring.coalesce import Coalescer
 from services.scoring.endpoint import ScoreEndpoint
 from services.scoring.engine import Scorer
@@ -107,7 +108,8 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         try:
             async with asyncio.timeout(0.5):
                 redis_ok = bool(await request.app.state.redis.ping())
-        except Exception:
+        except (TimeoutError, RedisError, OSError) as exc:
+            probe_failed("redis", exc)
             redis_ok = False
         model = holder.current
         ready = model is not None and redis_ok
