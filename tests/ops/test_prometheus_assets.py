@@ -54,6 +54,7 @@ KNOWN_METRICS = {
     "fraudops_feedback_labels_total",
     "fraudops_feedback_scoring_log_backlog",
     "fraudops_feedback_profile_labels_pending",
+    "fraudops_feedback_background_errors_total",
     "up",
 }
 
@@ -183,6 +184,7 @@ def test_every_alert_is_labelled_and_described() -> None:
         "LiveRecallLow",
         "ScoringLogBacklog",
         "ProfileLabelsPending",
+        "FeedbackBackgroundWorkFailing",
         "ServiceDown",
     }
     for name, rule in alerts.items():
