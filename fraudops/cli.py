@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("fraudops.commands.simulate", "write a simulated labelled transaction history"),
     "validate": ("fraudops.commands.validate", "check a history file; report bad rows and fields"),
@@ -48,6 +50,14 @@ def _usage() -> str:
     return "usage: fraudops COMMAND [options]\n\ncommands:\n" + "\n".join(lines)
 
 
+def _first_error(exc: ValidationError) -> str:
+    """``CoreSettings.key_prefix: String should match ...``: the setting, not a traceback."""
+    error = exc.errors()[0]
+    field = ".".join(str(p) for p in error.get("loc", ()))
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{exc.title}.{field}: {error['msg']} (from the environment){more}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -64,14 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"fraudops {name}", description=COMMANDS[name][1])
-    module.add_arguments(parser)
-    if getattr(module, "PASSTHROUGH", False):  # unknown flags belong to the runner (Beam)
-        ns, extra = parser.parse_known_args(args[1:])
-        ns.passthrough = extra
-    else:
-        ns = parser.parse_args(args[1:])
     try:
+        module.add_arguments(parser)
+        if getattr(module, "PASSTHROUGH", False):  # unknown flags belong to the runner (Beam)
+            ns, extra = parser.parse_known_args(args[1:])
+            ns.passthrough = extra
+        else:
+            ns = parser.parse_args(args[1:])
         return int(module.run(ns))
+    except ValidationError as exc:  # a setting from the environment (pydantic-settings)
+        print(f"fraudops {name}: configuration: {_first_error(exc)}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `fraudops features | head`
         sys.stderr.close()
         return 0

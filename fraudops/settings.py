@@ -8,7 +8,17 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class CoreSettings(BaseSettings):
+class PathSettings(BaseSettings):
+    """Where dataset versions and model versions live: every command's default. Apart, so that a
+    command that needs only these is not refused for another setting it does not use."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAUDOPS_", extra="ignore")
+
+    dataset_dir: Path = Path("data/datasets")
+    model_dir: Path = Path("data/models")
+
+
+class CoreSettings(PathSettings):
     """Where the profile store lives and how long its entries are kept."""
 
     model_config = SettingsConfigDict(env_prefix="FRAUDOPS_", extra="ignore")
@@ -29,9 +39,6 @@ class CoreSettings(BaseSettings):
     redis_timeout_s: float = Field(default=0.05, gt=0)
     # keys the pseudonyms in the erasure ledger (fraudops.pseudonyms): at least 32 bytes
     erasure_key: SecretStr | None = None
-    # where dataset versions and model versions live (every command's default)
-    dataset_dir: Path = Path("data/datasets")
-    model_dir: Path = Path("data/models")
 
 
 def secret(value: SecretStr | None) -> str | None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from fraudops.settings import CoreSettings
+from fraudops.settings import PathSettings
 
 
-class ModelSettings(CoreSettings):
-    """The core's (model and dataset directories, ...) and the registry's and gate's own."""
+class ModelSettings(PathSettings):
+    """The model and dataset directories, and the registry's and the gate's own settings."""
 
     model_config = SettingsConfigDict(env_prefix="FRAUDOPS_", extra="ignore")
 
     actor: str | None = None  # who the registry's decision log records (default: login name)
     commit: str | None = None  # code commit recorded in manifests (default: git rev-parse)
-    gate_tolerance: float = Field(default=0.01, ge=0)  # allowed drop in average precision
+    gate_tolerance: float = 0.01  # allowed drop in average precision
     gate_max_segment_gap: float = 0.5  # negative: the segment check is off
     mlflow_tracking_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from beam_pipelines.commands import epoch
 from beam_pipelines.options import add_runner_arguments, pipeline_options
-from fraudops.settings import CoreSettings
+from fraudops.settings import PathSettings
 
 if TYPE_CHECKING:
     from beam_pipelines.dataset import DatasetJob
@@ -25,7 +25,7 @@ Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
 def add_subcommands(sub: Subparsers) -> argparse.ArgumentParser:
     """``build``, ``show`` and ``list``; returns build's parser for the ``dataset`` command to
     extend."""
-    datasets_dir = CoreSettings().dataset_dir
+    datasets_dir = PathSettings().dataset_dir
     b = sub.add_parser("build", help="build the next dataset version")
     b.add_argument("--history", action="append", help="file or glob: Parquet/CSV (repeatable)")
     b.add_argument(

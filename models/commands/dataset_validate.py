@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from fraudops import datasets
-from fraudops.settings import CoreSettings
+from fraudops.settings import PathSettings
 
 
 def add_arguments(v: argparse.ArgumentParser) -> None:
     v.add_argument("version")
-    v.add_argument("--out", type=Path, default=CoreSettings().dataset_dir)
+    v.add_argument("--out", type=Path, default=PathSettings().dataset_dir)
     v.add_argument("--expectations", type=Path, help="TOML (default: models/expectations.toml)")
     v.add_argument("--json", action="store_true")
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fraudops.settings import CoreSettings
+from fraudops.settings import PathSettings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", help="feedback database (default: DATABASE_URL)")
     p.add_argument("--alerts-database-url", help="alerts database, if not the feedback database's")
     p.add_argument("--redis-url", help="default: REDIS_URL")
-    p.add_argument("--datasets", type=Path, default=CoreSettings().dataset_dir,
+    p.add_argument("--datasets", type=Path, default=PathSettings().dataset_dir,
                    help="dataset versions to check for rows left in immutable files")  # fmt: skip
     p.add_argument("--settle-s", type=float, default=2.0,
                    help="wait before the second pass over streams and SQL")  # fmt: skip

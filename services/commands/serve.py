@@ -33,10 +33,12 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.common.http_protocol import PATH as HTTP_PROTOCOL
+    from services.common.http_protocol import limits
     from services.common.logs import configure_logging
     from services.common.workers import run_workers
 
     configure_logging(args.log_level)
+    limits()  # a bad FRAUDOPS_HTTP_* value stops the server here, not at each connection
     multiproc = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiproc = tempfile.mkdtemp(prefix="fraudops-metrics-")

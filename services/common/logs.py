@@ -12,8 +12,8 @@ import contextvars
 import json
 import logging
 import re
+import secrets
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +29,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+log = logging.getLogger("fraudops.http")
+INTERNAL_ERROR = b'{"detail":"Internal Server Error"}'
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 class JsonLines(logging.Formatter):
@@ -83,13 +87,26 @@ class RequestId:
         rid = rid or new_request_id()
         token = request_id.set(rid)
         echoed = (HEADER, rid.encode())
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # logged here, with the request's id (the server would log it without), and the 500
+            # carries the id too; a response already under way can only be cut short
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                headers = [(b"content-type", b"application/json"),
+                           (b"content-length", b"%d" % len(INTERNAL_ERROR))]  # fmt: skip
+                await send_with_id({"type": "http.response.start", "status": 500,
+                                    "headers": headers})  # fmt: skip
+                await send({"type": "http.response.body", "body": INTERNAL_ERROR})
         finally:
             request_id.reset(token)

@@ -12,7 +12,6 @@ from typing import Any
 import redis.asyncio as aredis
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
 
 from services.common.app import service_app
 from services.common.auth import KeyRing
@@ -108,7 +107,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         try:
             async with asyncio.timeout(0.5):
                 redis_ok = bool(await request.app.state.redis.ping())
-        except (TimeoutError, RedisError, OSError) as exc:
+        except Exception as exc:  # TimeoutError, RedisError, OSError, ...: not ready, never a 500
             probe_failed("redis", exc)
             redis_ok = False
         model = holder.current

@@ -9,10 +9,12 @@ order, so two payments of one customer are applied in the order they came.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 from fraudops.schema import Txn
 from models.runtime import ScoringModel
+from services.common.logs import request_id
 from services.scoring.engine import Scorer
 
 MAX_BATCH = 64
@@ -31,7 +33,7 @@ class Coalescer:
         future: asyncio.Future[bytes | None] = loop.create_future()
         self._pending.append((model, tx, request_id, future))
         if len(self._pending) == 1:
-            loop.call_soon(self._flush)
+            loop.call_soon(self._flush, context=contextvars.Context())
         body = await future
         if body is None:  # a duplicate of a payment still being scored elsewhere
             return await self.scorer.answers.wait_for(tx.transaction_id)
@@ -44,7 +46,11 @@ class Coalescer:
             groups.setdefault(item[0].version, []).append(item)
         for items in groups.values():
             for start in range(0, len(items), self.max_batch):
-                task = asyncio.create_task(self._run(items[start : start + self.max_batch]))
+                group = items[start : start + self.max_batch]
+                # the group's log lines name its first request (as they name its first payment)
+                first = group[0][2] if len(group) == 1 else f"{group[0][2]}+{len(group) - 1}"
+                request_id.set(first)  # in _flush's own context, copied by the task
+                task = asyncio.create_task(self._run(group))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 

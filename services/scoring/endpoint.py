@@ -1,10 +1,12 @@
 """POST /v1/score and /v1/score/batch: their one implementation, straight on ASGI.
 
-The checks run in this order on both routes: the key (401/403), the Content-Type (415), the body
-(413 past the limit, in ``BodyLimit``; 422 naming the field), a date past the server clock (422),
-a model (503), a duplicate still being scored elsewhere (409). FastAPI's per-request cost was a
-third of the CPU time of a score, so these routes skip the framework; their OpenAPI is derived from
-the same schemas (``openapi.py``) and a schemathesis test holds the served answers to it.
+The checks run in this order on both routes: the method (405), the key (401/403), the
+Content-Type (415), the body (413 past the limit, in ``BodyLimit``; 422 naming the field), a date
+past the server clock (422), a model (503), a duplicate still being scored elsewhere (409).
+FastAPI's per-request cost was a third of the CPU time of a score, so these routes skip the
+framework; their OpenAPI is derived from the same schemas (``openapi.py``) and a schemathesis test
+holds the served answers to it. The request-latency histogram covers reading and validating the
+body too.
 """
 
 from __future__ import annotations
@@ -74,8 +76,12 @@ class ScoreEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path")
-        if scope["type"] != "http" or path not in _SECONDS or scope["method"] != "POST":
+        if scope["type"] != "http" or path not in _SECONDS:
             await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await send_json(send, 405, b'{"detail":"Method Not Allowed"}',
+                            [*JSON, (b"allow", b"POST")])  # fmt: skip
             return
         started = time.perf_counter()
         try:

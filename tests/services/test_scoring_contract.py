@@ -44,7 +44,7 @@ def _conforms(op: schemathesis.APIOperation, response: httpx.Response, status: i
     case.validate_response(response)  # raises when undocumented or off-schema
 
 
-def test_415_and_413_are_documented_and_served_as_documented(
+def test_415_413_403_are_documented_and_served_as_documented_405_for_other_methods(
     served: Server, keys: dict[str, str]
 ) -> None:
     for path in ("/v1/score", "/v1/score/batch"):
@@ -58,6 +58,9 @@ def test_415_and_413_are_documented_and_served_as_documented(
         _conforms(op, r, 413)
         r = httpx.post(served.url + path, json={}, headers=auth(keys["other"]))
         _conforms(op, r, 403)
+        for method in ("GET", "PUT", "DELETE"):  # the route exists: only POST is allowed
+            r = httpx.request(method, served.url + path, headers=auth(keys["score"]))
+            assert r.status_code == 405 and r.headers["allow"] == "POST", (method, path)
 
 
 def test_409_is_documented_and_served_as_documented(

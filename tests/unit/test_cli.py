@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,16 @@ def test_docs_list_every_feature() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "features.md").read_text()
     missing = [name for name in FEATURE_NAMES if f"`{name}`" not in doc]
     assert not missing
+
+
+def test_a_bad_setting_is_one_line_naming_it_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "FRAUDOPS_REDIS_TIMEOUT_S": "0"}
+    r = subprocess.run([sys.executable, "-m", "fraudops.cli", "erase", "--customer", "c1"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "CoreSettings.redis_timeout_s: Input should be greater than 0" in r.stderr
+    # a command that needs only the paths is not refused for a setting it does not use
+    env = {**os.environ, "FRAUDOPS_KEY_PREFIX": "a/b", "FRAUDOPS_DATASET_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "fraudops.cli", "dataset", "list"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr

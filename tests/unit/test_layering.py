@@ -35,10 +35,19 @@ def imported_parts(source: str) -> set[str]:
 
 
 def loads_by_name(source: str) -> bool:
-    return any(
-        isinstance(n, ast.Attribute) and n.attr == "import_module"
-        for n in ast.walk(ast.parse(source))
-    )
+    """``importlib.import_module`` (however imported) or ``__import__``."""
+    for n in ast.walk(ast.parse(source)):
+        if isinstance(n, ast.Attribute) and n.attr == "import_module":
+            return True
+        if isinstance(n, ast.Name) and n.id in ("import_module", "__import__"):
+            return True
+        if (
+            isinstance(n, ast.ImportFrom)
+            and n.module == "importlib"
+            and any(a.name == "import_module" for a in n.names)
+        ):
+            return True
+    return False
 
 
 def test_imports_go_only_downwards() -> None:
@@ -59,6 +68,10 @@ def test_the_checker_sees_imports_inside_functions() -> None:
     source = "def f():\n    from services.scoring import app\n    import beam_pipelines.io\n"
     assert imported_parts(source) == {"services", "beam_pipelines"}
     assert imported_parts("from .x import y\nimport os\n") == set()
+    assert loads_by_name("import importlib\nimportlib.import_module('services.x')\n")
+    assert loads_by_name("from importlib import import_module as load\n")
+    assert loads_by_name("__import__('services')\n")
+    assert not loads_by_name("import importlib.resources\n")
 
 
 @pytest.mark.parametrize(

@@ -13,26 +13,43 @@ LIBRARY_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR"}
 
 
 def environment_reads(source: str) -> list[str]:
-    """``os.environ.get(X)``, ``os.environ[X]``, ``os.getenv(X)``; copying the whole environment
-    for a child process (``{**os.environ}``) is not a read."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        name = None
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            target = node.func
-            if target.attr == "getenv" or (
-                target.attr == "get" and isinstance(target.value, ast.Attribute)
-                and target.value.attr == "environ"
-            ):  # fmt: skip
-                name = ast.unparse(node.args[0]) if node.args else "?"
-        elif (
-            isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
-            and isinstance(node.value, ast.Attribute) and node.value.attr == "environ"
-        ):  # fmt: skip
-            name = ast.unparse(node.slice)
-        if name is not None and name.strip("'\"") not in LIBRARY_VARIABLES:
-            found.append(f"line {node.lineno}: {name}")
-    return found
+    """Every use of ``os.environ`` / ``environ`` / ``getenv`` but two that read no variable:
+    copying the whole environment for a child process (``{**os.environ, ...}``) and setting a
+    variable for children (``os.environ[X] = ...``)."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        is_environ = (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+            isinstance(node, ast.Name) and node.id == "environ"
+        )
+        is_getenv = (isinstance(node, ast.Attribute) and node.attr == "getenv") or (
+            isinstance(node, ast.Name) and node.id == "getenv"
+        )
+        if not (is_environ or is_getenv):
+            continue
+        parent = parents.get(node)
+        name = "?"
+        if isinstance(parent, ast.Dict) and node in parent.values:
+            if parent.keys[parent.values.index(node)] is None:
+                continue  # {**os.environ}: a copy for a child process
+        elif isinstance(parent, ast.Subscript) and parent.value is node:
+            if isinstance(parent.ctx, ast.Store):
+                continue  # os.environ[X] = ...: set for children
+            name = ast.unparse(parent.slice)
+        elif isinstance(parent, ast.Call) and parent.func is node:
+            name = ast.unparse(parent.args[0]) if parent.args else "?"
+        elif isinstance(parent, ast.Attribute) and isinstance(parents.get(parent), ast.Call):
+            call = parents[parent]
+            assert isinstance(call, ast.Call)
+            name = ast.unparse(call.args[0]) if call.args else f".{parent.attr}()"
+        elif isinstance(parent, ast.Compare):
+            name = ast.unparse(parent.left)
+        elif isinstance(parent, ast.ImportFrom | ast.alias):
+            continue  # the import itself; its uses are found as names
+        if name.strip("'\"") not in LIBRARY_VARIABLES:
+            found.append((node.lineno, f"line {node.lineno}: {name}"))
+    return [text for _, text in sorted(found)]
 
 
 def test_no_module_reads_the_environment_itself() -> None:
@@ -46,7 +63,11 @@ def test_no_module_reads_the_environment_itself() -> None:
 
 def test_the_checker_sees_each_way_of_reading() -> None:
     source = (
-        "import os\na = os.environ.get('A')\nb = os.environ['B']\nc = os.getenv('C')\n"
-        "env = {**os.environ, 'X': '1'}\nos.environ['D'] = '1'\n"
+        "import os\nfrom os import environ, getenv\na = os.environ.get('A')\n"
+        "b = os.environ['B']\nc = os.getenv('C')\nd = environ.get('D')\ne = 'E' in os.environ\n"
+        "f = os.environ.setdefault('F', '1')\ng = dict(os.environ)\nh = getenv('H')\n"
+        "env = {**os.environ, 'X': '1'}\nos.environ['Y'] = '1'\n"
+        "p = os.environ.get('PROMETHEUS_MULTIPROC_DIR')\n"
     )
-    assert [r.split(": ")[1] for r in environment_reads(source)] == ["'A'", "'B'", "'C'"]
+    reads = [r.split(": ", 1)[1] for r in environment_reads(source)]
+    assert reads == ["'A'", "'B'", "'C'", "'D'", "'E'", "'F'", "?", "'H'"]
