@@ -109,7 +109,7 @@ def _check(df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[np.ndarray, str, 
 
     amount = pd.to_numeric(df["amount"], errors="coerce")
     flag(amount.isna(), "amount", "not a number")
-    flag(amount.notna() & ~(amount > 0), "amount", "must be > 0")
+    flag(amount.notna() & ~(amount >= 0), "amount", "must be >= 0")
     flag(amount.notna() & ~np.isfinite(amount.fillna(0)), "amount", "must be finite")
     out["amount"] = amount.astype("float64")
 
