@@ -7,10 +7,12 @@ import json
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from beam_pipelines.commands import epoch
 from beam_pipelines.options import add_runner_arguments, pipeline_options
+from fraudops import invalid_rows
 
 PASSTHROUGH = True
 DATASETS = Path(os.environ.get("FRAUDOPS_DATASET_DIR", "data/datasets"))
@@ -43,7 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--label-cutoff", help="RFC 3339: labels arriving later are ignored")
     b.add_argument("--out", type=Path, default=DATASETS)
     b.add_argument("--parent", help="parent version (default: the latest under --out)")
-    b.add_argument("--dead-letter", help="path prefix for rejected records (JSON lines)")
+    b.add_argument("--dead-letter", help="path prefix: every rejected record as JSON lines "
+                   "(invalid rows, duplicate ids, labels of unknown transactions)")  # fmt: skip
+    invalid_rows.add_arguments(b, "quarantine.parquet in the new version", path_option=False)
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
     add_runner_arguments(b)
     v = sub.add_parser("validate", help="the data validation gate on a version (exit 1: invalid)")
@@ -120,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
                 dead_letter=args.dead_letter,
                 erased=erasure_ledger(args.database_url),
             )
+        job = replace(job, invalid=invalid_rows.policy_from(args))
         version, manifest, created = run_dataset(job, pipeline_options(args, args.passthrough))
-    except (datasets.DatasetError, PseudonymKeyError) as exc:
+    except (datasets.DatasetError, PseudonymKeyError, invalid_rows.InvalidRowsRefused) as exc:
         print(f"fraudops dataset build: {exc}", file=sys.stderr)
         return 1
     if args.json:
