@@ -15,6 +15,7 @@ from typing import Any, Literal
 import apache_beam as beam
 import pandas as pd
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pvalue import PCollection
 
 from beam_pipelines import rejected
 from beam_pipelines.io import DEAD_LETTER, ReadHistory, ReadLabels
@@ -65,7 +66,9 @@ class DatasetJob:
         return (self.labels,) if isinstance(self.labels, str) else tuple(self.labels)
 
 
-def _read(p: beam.Pipeline, name: str, reader: type, patterns: tuple[str, ...]) -> tuple[Any, list]:
+def _read(
+    p: beam.Pipeline, name: str, reader: type[ReadHistory | ReadLabels], patterns: tuple[str, ...]
+) -> tuple[PCollection[Any], list[PCollection[Any]]]:
     """Rows of every pattern (one PCollection) and their dead letters."""
     outs = [
         p | (name if len(patterns) == 1 else f"{name}{i}") >> reader(pattern)
@@ -77,7 +80,7 @@ def _read(p: beam.Pipeline, name: str, reader: type, patterns: tuple[str, ...]) 
     return rows, [o[DEAD_LETTER] for o in outs]
 
 
-def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> beam.PCollection:
+def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> PCollection[Any]:
     history, dead = _read(p, "ReadHistory", ReadHistory, job.history_patterns)
     inputs = {"history": history}
     if job.label_patterns:
@@ -92,7 +95,7 @@ def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> b
     dead.append(rec[DEAD_LETTER])
     parts = {
         kind: (rec.transactions, rec.labels)
-        | f"Fold{kind.title()}s" >> FoldEntities(kind, job.shards, job.shards)  # type: ignore[arg-type]
+        | f"Fold{kind.title()}s" >> FoldEntities(kind, job.shards, job.shards)
         for kind in ("customer", "terminal")
     }
     from beam_pipelines.sharding import split_frame
@@ -100,7 +103,7 @@ def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> b
     keyed_tx = rec.transactions | "KeyTx" >> beam.FlatMap(split_frame, "transaction_id", job.shards)
     rows = {"tx": keyed_tx, **parts} | "Assemble" >> AssembleRows()
     written = rows | "WriteParts" >> beam.ParDo(WriteDatasetParts(staging))
-    summaries = (
+    summaries: PCollection[Any] = (
         written
         | "ToJsonSummary" >> beam.Map(json.dumps)
         | "WriteSummaries"

@@ -19,6 +19,8 @@ from typing import Any
 
 import apache_beam as beam
 import pandas as pd
+from apache_beam.pvalue import PCollection
+from apache_beam.transforms import combiners
 
 from beam_pipelines.io import DEAD_LETTER
 from fraudops.invalid_rows import InvalidPolicy
@@ -28,7 +30,7 @@ KINDS = ("history", "labels")
 FILE = "rejected.jsonl"
 
 
-def write_rejected(dead: list[beam.PCollection], directory: str) -> None:
+def write_rejected(dead: list[PCollection[Any]], directory: str) -> None:
     """The readers' dead letters to ``<directory>/rejected.jsonl`` (one file, maybe empty)."""
     _ = (
         dead
@@ -107,12 +109,13 @@ def verdict(reads: Mapping[str, Any], policy: InvalidPolicy) -> Any:
         tallies
         | "TallyAll" >> beam.Flatten()
         | "TallyPerKind" >> beam.CombinePerKey(_add)
-        | "Tallies" >> beam.combiners.ToList()
+        | "Tallies" >> combiners.ToList()
         | "Verdict" >> beam.Map(_allows, policy)
     )
     return beam.pvalue.AsSingleton(allowed)
 
 
-def gate(label: str, pcoll: beam.PCollection, allowed: Any) -> beam.PCollection:
+def gate(label: str, pcoll: PCollection[Any], allowed: Any) -> PCollection[Any]:
     """``pcoll``'s elements if the verdict allows, else none (nothing reaches a sink)."""
-    return pcoll | label >> beam.Filter(lambda _, ok: ok, allowed)
+    kept: PCollection[Any] = pcoll | label >> beam.Filter(lambda _, ok: ok, allowed)
+    return kept
