@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import pandas as pd
 
@@ -95,14 +95,12 @@ def add_arguments(p: argparse.ArgumentParser, where: str, path_option: bool = Tr
     p.add_argument(
         "--on-invalid",
         choices=MODES,
-        default="refuse",
         help="invalid rows: refuse the input (default), or quarantine them (with their reasons, "
         f"in {where}) and go on with the valid rows",
     )
     p.add_argument(
         "--max-invalid-share",
         type=_share,
-        default=DEFAULT_MAX_SHARE,
         help="quarantine: refuse all the same above this share of invalid rows (default 0.01)",
     )
     if path_option:
@@ -119,8 +117,22 @@ def _share(text: str) -> float:
     return value
 
 
-def policy_from(args: argparse.Namespace) -> InvalidPolicy:
-    return InvalidPolicy(cast(OnInvalid, args.on_invalid), float(args.max_invalid_share))
+def policy_from(args: argparse.Namespace, default: InvalidPolicy | None = None) -> InvalidPolicy:
+    """The options given, the rest from ``default`` (refuse, 0.01 unless said otherwise)."""
+    base = default or InvalidPolicy()
+    mode = cast(OnInvalid, args.on_invalid or base.mode)
+    share = base.max_share if args.max_invalid_share is None else args.max_invalid_share
+    return InvalidPolicy(mode, float(share))
+
+
+def policy_of(manifest: dict[str, Any]) -> InvalidPolicy:
+    """The policy a dataset version was built with (refuse for one built before the option): a
+    next version of the same inputs keeps it."""
+    recorded = manifest.get("invalid_rows") or {}
+    return InvalidPolicy(
+        cast(OnInvalid, recorded.get("on_invalid", "refuse")),
+        float(recorded.get("max_invalid_share", DEFAULT_MAX_SHARE)),
+    )
 
 
 def beside(path: str | Path) -> Path:

@@ -47,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--parent", help="parent version (default: the latest under --out)")
     b.add_argument("--dead-letter", help="path prefix: every rejected record as JSON lines "
                    "(invalid rows, duplicate ids, labels of unknown transactions)")  # fmt: skip
-    invalid_rows.add_arguments(b, "quarantine.parquet in the new version", path_option=False)
+    where = "quarantine.parquet in the new version; --feedback: the parent's policy unless given"
+    invalid_rows.add_arguments(b, where, path_option=False)
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
     add_runner_arguments(b)
     v = sub.add_parser("validate", help="the data validation gate on a version (exit 1: invalid)")
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                 dead_letter=args.dead_letter,
                 erased=erasure_ledger(args.database_url),
             )
-        job = replace(job, invalid=invalid_rows.policy_from(args))
+        job = replace(job, invalid=invalid_rows.policy_from(args, job.invalid))
         version, manifest, created = run_dataset(job, pipeline_options(args, args.passthrough))
     except (datasets.DatasetError, PseudonymKeyError, invalid_rows.InvalidRowsRefused) as exc:
         print(f"fraudops dataset build: {exc}", file=sys.stderr)

@@ -112,3 +112,22 @@ def test_benchmark_handbook_takes_the_same_options(tmp_path: Path) -> None:
     assert len(frame) == 199 and frame["tx_amount"].eq(0).sum() == 1
     assert any("1 invalid rows quarantined" in s for s in said)
     assert pd.read_parquet(f"{path}.quarantine.parquet")["row"].tolist() == [3]
+
+
+def test_a_next_version_keeps_the_parents_policy_unless_told() -> None:
+    """``dataset build --feedback`` and ``retrain`` rebuild from the parent's inputs, which were
+    accepted under the parent's policy: it carries over (given options still win)."""
+    import argparse
+
+    from fraudops.invalid_rows import add_arguments, policy_from, policy_of
+
+    parent = {"invalid_rows": {"on_invalid": "quarantine", "max_invalid_share": 0.05}}
+    assert policy_of(parent) == InvalidPolicy("quarantine", 0.05)
+    assert policy_of({}) == InvalidPolicy()  # built before the option: refuse
+    p = argparse.ArgumentParser()
+    add_arguments(p, "here")
+    assert policy_from(p.parse_args([])) == InvalidPolicy("refuse", 0.01)
+    assert policy_from(p.parse_args([]), policy_of(parent)) == policy_of(parent)
+    given = p.parse_args(["--max-invalid-share", "0.2"])
+    assert policy_from(given, policy_of(parent)) == InvalidPolicy("quarantine", 0.2)
+    assert policy_from(p.parse_args(["--on-invalid", "refuse"]), policy_of(parent)).mode == "refuse"
