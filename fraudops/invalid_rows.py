@@ -70,7 +70,7 @@ class InvalidPolicy:
         hint = (
             "nothing was written. To go on with the valid rows and keep the invalid ones with "
             "their reasons in a quarantine file: --on-invalid quarantine "
-            f"(refused above --max-invalid-share, {self.max_share:g} = {self.max_share:.0%})"
+            f"(still refused above --max-invalid-share {self.max_share:g})"
             if self.mode == "refuse"
             else "nothing was written; fix the input or raise --max-invalid-share"
         )
