@@ -8,20 +8,26 @@ Parquet parts into a staging directory, which is published as the next immutable
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import apache_beam as beam
+import pandas as pd
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pvalue import PCollection
 
+from beam_pipelines import rejected
 from beam_pipelines.io import DEAD_LETTER, ReadHistory, ReadLabels
 from beam_pipelines.metrics import counters
 from beam_pipelines.sinks import WriteDatasetParts
 from beam_pipelines.transforms import AssembleRows, FoldEntities, ReconcileByTransaction
 from fraudops import datasets
 from fraudops.features import FINGERPRINT, contract_fields
+from fraudops.invalid_rows import InvalidPolicy, write_quarantine
 from fraudops.pseudonyms import ErasedCustomers
+
+QUARANTINE = "quarantine.parquet"  # in the version directory: the input rows left out as invalid
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class DatasetJob:
     dead_letter: str | None = None
     extra_manifest: tuple[tuple[str, Any], ...] = ()  # e.g. the feedback export's counts
     erased: ErasedCustomers | None = None  # the erasure ledger: these customers are left out
+    invalid: InvalidPolicy = field(default_factory=InvalidPolicy)  # --on-invalid
 
     @property
     def delay(self) -> int | None:
@@ -59,7 +66,9 @@ class DatasetJob:
         return (self.labels,) if isinstance(self.labels, str) else tuple(self.labels)
 
 
-def _read(p: beam.Pipeline, name: str, reader: type, patterns: tuple[str, ...]) -> tuple[Any, list]:
+def _read(
+    p: beam.Pipeline, name: str, reader: type[ReadHistory | ReadLabels], patterns: tuple[str, ...]
+) -> tuple[PCollection[Any], list[PCollection[Any]]]:
     """Rows of every pattern (one PCollection) and their dead letters."""
     outs = [
         p | (name if len(patterns) == 1 else f"{name}{i}") >> reader(pattern)
@@ -71,7 +80,7 @@ def _read(p: beam.Pipeline, name: str, reader: type, patterns: tuple[str, ...]) 
     return rows, [o[DEAD_LETTER] for o in outs]
 
 
-def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> beam.PCollection:
+def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> PCollection[Any]:
     history, dead = _read(p, "ReadHistory", ReadHistory, job.history_patterns)
     inputs = {"history": history}
     if job.label_patterns:
@@ -79,13 +88,14 @@ def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> b
         dead += label_dead
     else:
         inputs["labels"] = p | "NoLabels" >> beam.Create([])
+    rejected.write_rejected(list(dead), staging)  # the invalid rows: refused or quarantined
     rec = inputs | "Reconcile" >> ReconcileByTransaction(
         job.shards, job.delay, job.label_cutoff, job.erased
     )
     dead.append(rec[DEAD_LETTER])
     parts = {
         kind: (rec.transactions, rec.labels)
-        | f"Fold{kind.title()}s" >> FoldEntities(kind, job.shards, job.shards)  # type: ignore[arg-type]
+        | f"Fold{kind.title()}s" >> FoldEntities(kind, job.shards, job.shards)
         for kind in ("customer", "terminal")
     }
     from beam_pipelines.sharding import split_frame
@@ -93,7 +103,7 @@ def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> b
     keyed_tx = rec.transactions | "KeyTx" >> beam.FlatMap(split_frame, "transaction_id", job.shards)
     rows = {"tx": keyed_tx, **parts} | "Assemble" >> AssembleRows()
     written = rows | "WriteParts" >> beam.ParDo(WriteDatasetParts(staging))
-    summaries = (
+    summaries: PCollection[Any] = (
         written
         | "ToJsonSummary" >> beam.Map(json.dumps)
         | "WriteSummaries"
@@ -120,6 +130,12 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
         result = p.run()
         result.wait_until_finish()
         counts = counters(result)
+        bad = rejected.read_rejected(staging)
+        inputs = {"history": job.history_patterns, "labels": job.label_patterns}
+        rejected.enforce(job.invalid, counts, bad, inputs)
+        bad = rejected.without_erased(bad, job.erased)
+        if len(bad):
+            write_quarantine(bad, staging / QUARANTINE)
         expected = counts.get("reconcile.transactions", 0)
         summary_file = staging / "summaries.jsonl"
         parts = [json.loads(line) for line in summary_file.read_text().splitlines() if line]
@@ -133,7 +149,10 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
             raise datasets.DatasetError(
                 f"runner lost rows: {expected:,} reconciled, {summary['rows']:,} written"
             )
-        existing = datasets.find_by_hash(job.out, summary["content_hash"], FINGERPRINT)
+        invalid = _describe_invalid(job, bad)
+        existing = datasets.find_by_hash(
+            job.out, summary["content_hash"], FINGERPRINT, invalid["digest"]
+        )
         if existing is not None:
             datasets.discard(staging)
             return existing, datasets.read_manifest(job.out, existing), False
@@ -156,6 +175,7 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
                 "customers": len(job.erased or ()),
                 "transactions_excluded": counts.get("reconcile.erased_customer_transactions", 0),
             },
+            "invalid_rows": invalid,
             "command": job.command,
         }
         version = datasets.publish(job.out, staging, manifest)
@@ -163,6 +183,18 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
     except BaseException:
         datasets.discard(staging)
         raise
+
+
+def _describe_invalid(job: DatasetJob, bad: pd.DataFrame) -> dict[str, Any]:
+    """The manifest's account of the input rows left out as invalid (``quarantine.parquet``)."""
+    kinds = bad["kind"].value_counts()
+    return {
+        "on_invalid": job.invalid.mode,
+        "max_invalid_share": job.invalid.max_share,
+        **{kind: int(kinds.get(kind, 0)) for kind in rejected.KINDS},
+        "quarantine": QUARANTINE if len(bad) else None,
+        "digest": rejected.digest(bad),
+    }
 
 
 def _describe_labels(job: DatasetJob) -> str:

@@ -13,7 +13,7 @@ import apache_beam as beam
 import pandas as pd
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
-from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import Metrics
 
 from fraudops.readers import validate_history, validate_labels
 
@@ -67,7 +67,7 @@ class _ReadValidated(beam.DoFn):
                 yield good
 
 
-class _ReadFiles(beam.PTransform):  # type: ignore[misc]
+class _ReadFiles(beam.PTransform[beam.pvalue.PBegin, beam.pvalue.DoOutputsTuple]):
     kind = ""
 
     def __init__(self, pattern: str, chunk_rows: int = 50_000) -> None:
@@ -76,7 +76,7 @@ class _ReadFiles(beam.PTransform):  # type: ignore[misc]
         self.chunk_rows = chunk_rows
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
-        return (
+        outputs: beam.pvalue.DoOutputsTuple = (
             pbegin
             | "Match" >> fileio.MatchFiles(self.pattern)
             | "Open" >> fileio.ReadMatches()
@@ -85,6 +85,7 @@ class _ReadFiles(beam.PTransform):  # type: ignore[misc]
                 DEAD_LETTER, main="rows"
             )
         )
+        return outputs
 
 
 class ReadHistory(_ReadFiles):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -21,4 +24,7 @@ def split_frame(frame: pd.DataFrame, column: str, shards: int) -> list[tuple[int
     if frame.empty:
         return []
     keys = shard_column(frame[column], shards, unique=column in UNIQUE_KEYS)
-    return [(int(s), part) for s, part in frame.groupby(keys, sort=True)]
+    # one array of keys, so each group's key is one shard number (the stubs read an array as
+    # several key columns, i.e. tuple keys)
+    groups: Iterable[tuple[Any, pd.DataFrame]] = frame.groupby(keys, sort=True)
+    return [(int(s), part) for s, part in groups]

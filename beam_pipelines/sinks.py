@@ -9,7 +9,7 @@ import apache_beam as beam
 import pandas as pd
 import redis
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import Metrics
 
 from fraudops import datasets
 from fraudops.profile_store.commands import StoreConfig, replace_state_commands
@@ -68,7 +68,7 @@ class WriteProfiles(beam.DoFn):
                     pipe.execute_command(*command)
                 for tid, value in labels.items():
                     lk = label_key(cfg.prefix, self.kind, entity_id, tid)
-                    pipe.execute_command("SET", lk, value, "EX", cfg.label_state_ttl_s)
+                    pipe.set(lk, value, ex=cfg.label_state_ttl_s)
             self.commands.inc(len(pipe))
             pipe.execute()
         self.written.inc(len(entities))
@@ -102,7 +102,7 @@ class MarkCounted(beam.DoFn):
         ):
             for kind, entity in (("customer", cid), ("terminal", mid)):
                 key = dedup_key(cfg.prefix, kind, entity, tid)  # type: ignore[arg-type]
-                pipe.execute_command("SET", key, 1, "EX", cfg.dedup_ttl_s)
+                pipe.set(key, 1, ex=cfg.dedup_ttl_s)
         self.commands.inc(len(pipe))
         pipe.execute()
         self.marked.inc(len(recent))

@@ -15,8 +15,9 @@ from typing import Any
 
 import apache_beam as beam
 import redis
-from apache_beam.metrics import Metrics
-from apache_beam.transforms import window
+from apache_beam.metrics.metric import Metrics
+from apache_beam.pvalue import PCollection
+from apache_beam.transforms import combiners, window
 from pydantic import ValidationError
 
 from beam_pipelines.io import DEAD_LETTER
@@ -58,8 +59,9 @@ class _Parse(beam.DoFn):
                 raise ValueError("message is not a JSON object")
             kind = msg.pop("type", "transaction")
             if kind == "label":
-                event: Txn | LabelEvent = _label(msg)
-                ts = event.arrival_ts
+                label = _label(msg)
+                event: Txn | LabelEvent = label
+                ts = label.arrival_ts
             elif kind == "transaction":
                 event = Transaction.model_validate(msg).to_txn()
                 ts = event.ts
@@ -78,17 +80,22 @@ class _Parse(beam.DoFn):
             return
         yield window.TimestampedValue(event, ts)
 
-    def _dead(self, message: bytes | str, error: str) -> beam.pvalue.TaggedOutput:
+    def _dead(
+        self, message: bytes | str, error: str
+    ) -> beam.pvalue.TaggedOutput[str, dict[str, str]]:
         self.bad.inc()
         text = message.decode(errors="replace") if isinstance(message, bytes) else message
         return beam.pvalue.TaggedOutput(DEAD_LETTER, {"message": text[:2000], "error": error})
 
 
-class ParseEvents(beam.PTransform):  # type: ignore[misc]
+class ParseEvents(beam.PTransform[PCollection[Any], beam.pvalue.DoOutputsTuple]):
     """JSON messages -> Txn / LabelEvent stamped with event time; bad ones to the dead letter."""
 
-    def expand(self, messages: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return messages | "Parse" >> beam.ParDo(_Parse()).with_outputs(DEAD_LETTER, main="events")
+    def expand(self, messages: PCollection[Any]) -> beam.pvalue.DoOutputsTuple:
+        parsed: beam.pvalue.DoOutputsTuple = messages | "Parse" >> beam.ParDo(
+            _Parse()
+        ).with_outputs(DEAD_LETTER, main="events")
+        return parsed
 
 
 class _Apply(beam.DoFn):
@@ -127,39 +134,43 @@ class _Apply(beam.DoFn):
         }
 
 
-class ApplyToProfileStore(beam.PTransform):  # type: ignore[misc]
+class ApplyToProfileStore(beam.PTransform[PCollection[Any], PCollection[Any]]):
     """Each event through the store's atomic update; emits the features each payment saw."""
 
     def __init__(self, redis_url: str, config: StoreConfig) -> None:
         super().__init__()
         self.redis_url, self.config = redis_url, config
 
-    def expand(self, events: beam.PCollection) -> beam.PCollection:
-        return events | "Apply" >> beam.ParDo(_Apply(self.redis_url, self.config))
+    def expand(self, events: PCollection[Any]) -> PCollection[Any]:
+        features: PCollection[Any] = events | "Apply" >> beam.ParDo(
+            _Apply(self.redis_url, self.config)
+        )
+        return features
 
 
-class CountPerWindow(beam.PTransform):  # type: ignore[misc]
+class CountPerWindow(beam.PTransform[PCollection[Any], PCollection[Any]]):
     """Events per fixed event-time window: (window start epoch s, count), for monitoring."""
 
     def __init__(self, seconds: int = 60) -> None:
         super().__init__()
         self.seconds = seconds
 
-    def expand(self, events: beam.PCollection) -> beam.PCollection:
+    def expand(self, events: PCollection[Any]) -> PCollection[Any]:
         def with_start(count: int, win: Any = beam.DoFn.WindowParam) -> tuple[int, int]:
             return int(win.start), count
 
-        return (
+        counts: PCollection[Any] = (
             events
             | "Window" >> beam.WindowInto(window.FixedWindows(self.seconds))
-            | "Count" >> beam.CombineGlobally(beam.combiners.CountCombineFn()).without_defaults()
+            | "Count" >> beam.CombineGlobally(combiners.CountCombineFn()).without_defaults()
             | "WithStart" >> beam.Map(with_start)
         )
+        return counts
 
 
 def build_streaming_pipeline(
-    messages: beam.PCollection, redis_url: str, config: StoreConfig, window_s: int = 60
-) -> dict[str, beam.PCollection]:
+    messages: PCollection[Any], redis_url: str, config: StoreConfig, window_s: int = 60
+) -> dict[str, PCollection[Any]]:
     parsed = messages | "ParseEvents" >> ParseEvents()
     features = parsed.events | "ApplyToProfileStore" >> ApplyToProfileStore(redis_url, config)
     counts = parsed.events | "CountPerWindow" >> CountPerWindow(window_s)

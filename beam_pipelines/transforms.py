@@ -16,7 +16,8 @@ import apache_beam as beam
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import Metrics
+from apache_beam.pvalue import PCollection
 
 from beam_pipelines.io import DEAD_LETTER
 from beam_pipelines.sharding import split_frame
@@ -24,6 +25,7 @@ from fraudops.features import FEATURE_NAMES
 from fraudops.features.columnar import TxColumns, final_profiles, fold_part_frame, part_columns
 from fraudops.features.offline import (
     LABEL_FRAME_COLUMNS,
+    LabelEvent,
     fixed_delay_label_frame,
     fold_entities,
     label_events,
@@ -32,6 +34,7 @@ from fraudops.features.offline import (
 from fraudops.profile_store.layout import EntityKind
 from fraudops.pseudonyms import ErasedCustomers
 from fraudops.readers import epoch_seconds, iter_txns
+from fraudops.schema import Txn
 
 ENTITY_COLUMN = {"customer": "customer_id", "terminal": "terminal_id"}
 # what each fold reads: less data through every shuffle (the customer fold needs the terminal
@@ -153,7 +156,9 @@ class _Reconcile(beam.DoFn):
         return labels.reset_index(drop=True), orphans
 
 
-class ReconcileByTransaction(beam.PTransform):  # type: ignore[misc]
+class ReconcileByTransaction(
+    beam.PTransform[dict[str, PCollection[Any]], beam.pvalue.DoOutputsTuple]
+):
     """History + label chunks -> per-shard transactions (main), labels ('labels'), dead letter.
 
     ``erased``: customers erased under the right to erasure; their rows are dropped here, before
@@ -176,14 +181,14 @@ class ReconcileByTransaction(beam.PTransform):  # type: ignore[misc]
         self.label_cutoff = label_cutoff
         self.erased = erased
 
-    def expand(self, inputs: dict[str, beam.PCollection]) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, inputs: dict[str, PCollection[Any]]) -> beam.pvalue.DoOutputsTuple:
         shards = self.shards
         keyed = {
             name: pcoll
             | f"Key{name.title()}" >> beam.FlatMap(split_frame, "transaction_id", shards)
             for name, pcoll in inputs.items()
         }
-        return (
+        outputs: beam.pvalue.DoOutputsTuple = (
             keyed
             | "Group" >> beam.CoGroupByKey()
             | "Reconcile"
@@ -191,6 +196,7 @@ class ReconcileByTransaction(beam.PTransform):  # type: ignore[misc]
                 _Reconcile(self.label_delay_days, self.label_cutoff, self.erased)
             ).with_outputs("labels", DEAD_LETTER, main="transactions")
         )
+        return outputs
 
 
 class _FoldShard(beam.DoFn):
@@ -251,7 +257,7 @@ class _FoldShard(beam.DoFn):
             labels = pd.DataFrame(columns=LABEL_FRAME_COLUMNS)
         part = fold_part_frame(self.kind, txs, labels, self.as_of)
         if part is None:  # sums beyond int64: one event at a time, with Python integers
-            events = [*iter_txns(txs), *label_events(labels)]
+            events: list[Txn | LabelEvent] = [*iter_txns(txs), *label_events(labels)]
             parts, _ = fold_entities(self.kind, events, self.as_of)
             part = part_frame(self.kind, parts)
         self.folded.inc(len(part))
@@ -259,7 +265,7 @@ class _FoldShard(beam.DoFn):
             yield from split_frame(part, "transaction_id", self.tx_shards)
 
 
-class FoldEntities(beam.PTransform):  # type: ignore[misc]
+class FoldEntities(beam.PTransform[tuple[PCollection[Any], PCollection[Any]], PCollection[Any]]):
     """Transactions + labels -> per-entity fold: feature parts by tx shard, or final states."""
 
     def __init__(
@@ -274,7 +280,7 @@ class FoldEntities(beam.PTransform):  # type: ignore[misc]
         self.kind, self.shards, self.tx_shards = kind, shards, tx_shards
         self.as_of, self.features = as_of, features
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+    def expand(self, inputs: tuple[PCollection[Any], PCollection[Any]]) -> PCollection[Any]:
         transactions, labels = inputs
         column, shards = ENTITY_COLUMN[self.kind], self.shards
 
@@ -286,7 +292,7 @@ class FoldEntities(beam.PTransform):  # type: ignore[misc]
             for s, part in split_frame(frame, column, shards):
                 yield s, (tag, part)
 
-        return (
+        folded: PCollection[Any] = (
             (
                 transactions | "KeyTx" >> beam.FlatMap(tagged, "tx"),
                 labels | "KeyLabels" >> beam.FlatMap(tagged, "label"),
@@ -295,6 +301,7 @@ class FoldEntities(beam.PTransform):  # type: ignore[misc]
             | "GroupByEntityShard" >> beam.GroupByKey()
             | "Fold" >> beam.ParDo(_FoldShard(self.kind, self.tx_shards, self.as_of, self.features))
         )
+        return folded
 
 
 DATASET_KEYS = ["transaction_id", "timestamp", "customer_id", "terminal_id"]
@@ -337,8 +344,11 @@ def _assemble(
     yield shard, out
 
 
-class AssembleRows(beam.PTransform):  # type: ignore[misc]
+class AssembleRows(beam.PTransform[dict[str, PCollection[Any]], PCollection[Any]]):
     """Join the transaction, customer and terminal parts of each row, in contract order."""
 
-    def expand(self, parts: dict[str, beam.PCollection]) -> beam.PCollection:
-        return parts | "Join" >> beam.CoGroupByKey() | "Assemble" >> beam.FlatMap(_assemble)
+    def expand(self, parts: dict[str, PCollection[Any]]) -> PCollection[Any]:
+        rows: PCollection[Any] = (
+            parts | "Join" >> beam.CoGroupByKey() | "Assemble" >> beam.FlatMap(_assemble)
+        )
+        return rows

@@ -114,9 +114,18 @@ def publish(root: Path, staging: Path, manifest: dict[str, Any]) -> str:
         raise DatasetError(str(exc)) from None
 
 
-def find_by_hash(root: Path, digest: str, fingerprint: str) -> str | None:
+def find_by_hash(
+    root: Path, digest: str, fingerprint: str, invalid_digest: str | None = None
+) -> str | None:
+    """The version with these rows and this contract that quarantined the same invalid input
+    rows (``invalid_rows.digest`` in its manifest; None: none), if one exists."""
     for _, path in version_dirs(root):
         m = json.loads((path / versioned.MANIFEST).read_text())
-        if m.get("content_hash") == digest and m.get("feature_fingerprint") == fingerprint:
+        quarantined = (m.get("invalid_rows") or {}).get("digest")
+        if (m.get("content_hash"), m.get("feature_fingerprint"), quarantined) == (
+            digest,
+            fingerprint,
+            invalid_digest,
+        ):
             return str(path.name)
     return None

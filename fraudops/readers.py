@@ -55,7 +55,8 @@ class HistoryValidationError(ValueError):
         super().__init__(f"{source}: {total} invalid value(s)\n  {shown}{more}")
 
 
-def _load(path: Path) -> pd.DataFrame:
+def load_frame(path: Path) -> pd.DataFrame:
+    """A history or label file as it is (Parquet; CSV as text), not validated yet."""
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
@@ -109,7 +110,7 @@ def _check(df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[np.ndarray, str, 
 
     amount = pd.to_numeric(df["amount"], errors="coerce")
     flag(amount.isna(), "amount", "not a number")
-    flag(amount.notna() & ~(amount > 0), "amount", "must be > 0")
+    flag(amount.notna() & ~(amount >= 0), "amount", "must be >= 0")
     flag(amount.notna() & ~np.isfinite(amount.fillna(0)), "amount", "must be finite")
     out["amount"] = amount.astype("float64")
 
@@ -189,7 +190,7 @@ def validate_history(
 def read_history(path: str | Path, on_error: Literal["raise", "split"] = "raise") -> pd.DataFrame:
     """Read and validate a history file; raises HistoryValidationError naming rows and fields."""
     p = Path(path)
-    good, _ = validate_history(_load(p), str(p), on_error)
+    good, _ = validate_history(load_frame(p), str(p), on_error)
     return good
 
 
@@ -290,5 +291,5 @@ def validate_labels(
 
 def read_labels(path: str | Path) -> pd.DataFrame:
     p = Path(path)
-    good, _ = validate_labels(_load(p), str(p))
+    good, _ = validate_labels(load_frame(p), str(p))
     return good

@@ -46,11 +46,12 @@ HANDBOOK_TO_CANONICAL = {
 }
 CANONICAL_TO_HANDBOOK = {v: k for k, v in HANDBOOK_TO_CANONICAL.items()}
 
-# what the OpenAPI documents for ``amount``: a positive number or decimal string, <= 3 decimals
-AMOUNT_STRING_RE = re.compile(r"^(?=.*[1-9])[0-9]{1,9}(\.[0-9]{1,3})?$", re.ASCII)
+# what the OpenAPI documents for ``amount``: a number or decimal string >= 0, <= 3 decimals (0 is
+# real traffic: account-verification authorisations, and card testers' probes)
+AMOUNT_STRING_RE = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,3})?$", re.ASCII)
 AMOUNT_SCHEMA: dict[str, Any] = {
     "anyOf": [
-        {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "multipleOf": 0.001},
+        {"type": "number", "minimum": 0, "maximum": 1e9, "multipleOf": 0.001},
         {"type": "string", "pattern": AMOUNT_STRING_RE.pattern},
     ]
 }
@@ -127,7 +128,7 @@ class Transaction(BaseModel):
     customer_id: Id
     terminal_id: Id
     amount: Decimal = Field(
-        gt=0,
+        ge=0,
         le=Decimal("1e9"),
         max_digits=15,
         decimal_places=3,
@@ -200,7 +201,8 @@ class Txn:
     """Amount in thousandths of the major unit: exact integer sums in Redis and offline."""
 
     def __post_init__(self) -> None:
-        if not (self.amount > 0 and math.isfinite(self.amount)):
-            raise ValueError(f"amount must be a finite number > 0, got {self.amount!r}")
-        # at least 1: a count bucket never exists without its amount bucket
-        object.__setattr__(self, "amount_milli", max(1, round(self.amount * 1000)))
+        if not (self.amount >= 0 and math.isfinite(self.amount)):
+            raise ValueError(f"amount must be a finite number >= 0, got {self.amount!r}")
+        # 0 for a zero-amount payment: its count bucket then has no amount bucket (a field that
+        # would hold 0 is deleted, see apply_update.lua)
+        object.__setattr__(self, "amount_milli", round(self.amount * 1000))

@@ -3,13 +3,15 @@
 Handbook facts reproduced: customers and terminals uniform on a 100x100 grid; per customer a mean
 amount ~ U(5, 100) with std = mean / 2 and a mean of U(0, 4) transactions a day; a day's count is
 Poisson; time of day ~ N(43200 s, 20000 s), transactions falling outside the day dropped; amount ~
-N(mean, std), a negative one redrawn from U(0, 2 * mean), 2 decimals; terminal uniform among those
+N(mean, std), a negative one redrawn from U(0, 2 * mean), 2 decimals (so a few are 0.00, as in
+the Handbook's published data: 42 of its 1.75 M); terminal uniform among those
 within radius 5 of the customer. Fraud: (1) amount > 220; (2) each day 2 terminals compromised for
 28 days; (3) each day 3 customers compromised for 14 days, 1/3 of their transactions x5 and fraud.
 
 Canonical output adds mcc, country, channel and currency per terminal, and scenario (4): card
-testing — a stolen card makes a burst of small foreign e-commerce payments within minutes, then a
-few larger ones ("cash-out") within hours. The Handbook format leaves the extras out, so published
+testing — a stolen card makes a burst of small foreign e-commerce payments within minutes (about
+PROBE_ZERO_SHARE of them $0 account-verification authorisations), then a few larger ones
+("cash-out") within hours. The Handbook format leaves the extras out, so published
 numbers stay comparable.
 """
 
@@ -23,6 +25,7 @@ import pandas as pd
 
 GRID = 100.0
 DAY_S = 86400
+PROBE_ZERO_SHARE = 0.3  # card testers' probes that are $0 verification authorisations
 
 HOME_COUNTRY = "FR"
 FOREIGN_COUNTRIES = np.array(["DE", "NL", "IE", "GB", "ES", "IT", "US", "LT", "CN", "NG"])
@@ -88,7 +91,7 @@ def _base_transactions(cfg: SimulationConfig, rng: np.random.Generator) -> dict[
     amount = rng.normal(mean_amount[cust], std_amount[cust])
     neg = amount < 0
     amount[neg] = rng.uniform(0, 2 * mean_amount[cust[neg]])
-    amount = np.maximum(np.round(amount, 2), 0.01)
+    amount = np.round(amount, 2)
     pick = rng.random(n)
     keep = (secs > 0) & (secs < DAY_S) & (lengths[cust] > 0)
     cust, day, secs, amount, pick = cust[keep], day[keep], secs[keep], amount[keep], pick[keep]
@@ -146,6 +149,8 @@ def _card_testing(
     if len(targets) == 0:
         targets = np.arange(cfg.terminals)
     rate = cfg.card_testing_per_day * cfg.customers / 5000
+    # its own stream: the $0 probes leave every other draw (and so the rest of the data) as it was
+    probes = np.random.default_rng([cfg.seed, 4])
     rows: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "term", "day", "secs", "amount")}
     for d, n_cards in enumerate(rng.poisson(rate, cfg.days)):
         for c in rng.choice(cfg.customers, n_cards, replace=False):
@@ -157,9 +162,9 @@ def _card_testing(
             all_times = np.concatenate([times, cash_times])
             tester = rng.choice(targets)
             terms = np.concatenate([np.full(burst, tester), rng.choice(targets, cash)])
-            amounts = np.concatenate(
-                [np.round(rng.uniform(0.5, 3.0, burst), 2), np.round(rng.uniform(50, 215, cash), 2)]
-            )
+            small = np.round(rng.uniform(0.5, 3.0, burst), 2)
+            small[probes.random(burst) < PROBE_ZERO_SHARE] = 0.0
+            amounts = np.concatenate([small, np.round(rng.uniform(50, 215, cash), 2)])
             rows["cust"].append(np.full(len(all_times), c))
             rows["term"].append(terms)
             rows["day"].append(d + all_times // DAY_S)

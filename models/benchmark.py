@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 from catboost import CatBoostClassifier
 
 from fraudops.features.offline import labelled_feature_frame
-from fraudops.readers import read_history
+from fraudops.invalid_rows import InvalidPolicy, read_history_checked
 from models import handbook
 from models.metrics import day_index, evaluate
 from models.training import pool, predict
@@ -31,9 +32,16 @@ BASE = {"learning_rate": 0.05, "l2_leaf_reg": 3.0, "loss_function": "Logloss"}
 MAX_TREES = 1000
 
 
-def features_for_protocol(path: str, say: Callable[[str], None]) -> pd.DataFrame:
+def features_for_protocol(
+    path: str,
+    say: Callable[[str], None],
+    policy: InvalidPolicy | None = None,
+    quarantine: Path | None = None,
+) -> pd.DataFrame:
     started = time.perf_counter()
-    history = read_history(path)
+    history, quarantined, where = read_history_checked(path, policy or InvalidPolicy(), quarantine)
+    if quarantined:
+        say(f"{quarantined:,} invalid rows quarantined, with their reasons, in {where}")
     last_needed = handbook.CH5_TEST_STARTS[0] + timedelta(days=21)
     history = history.loc[history["timestamp"] < pd.Timestamp(last_needed, tz="UTC")]
     say(f"history: {len(history):,} transactions before {last_needed}")

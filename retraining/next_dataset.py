@@ -11,6 +11,7 @@ from typing import Any
 
 from beam_pipelines.dataset import DatasetJob
 from fraudops import datasets
+from fraudops.invalid_rows import policy_of
 from fraudops.settings import CoreSettings
 
 INPUTS = "inputs"  # <datasets>/inputs/<digest>/: immutable feedback exports
@@ -78,6 +79,7 @@ def next_version_job(
         command=command,
         dead_letter=dead_letter,
         erased=erasure_ledger(database_url),
+        invalid=policy_of(manifest),  # the parent's inputs were accepted under it
         extra_manifest=(
             ("feedback", {
                 "scored_transactions": export.transactions,

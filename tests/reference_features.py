@@ -92,8 +92,9 @@ def reference_features(history: pd.DataFrame, labels: pd.DataFrame | None = None
     for w in (7, 30):
         mask = c["d_j"] >= c["d"] - w + 1
         n, total = ccount(mask), csum(mask, "amount_j")
+        known = (n > 0) & (total > 0)  # earlier $0 payments only: no mean to compare with
         out[f"customer_amount_ratio_{w}day"] = np.where(
-            n > 0, amount * n / total.where(n > 0, 1), 1.0
+            known, amount * n / total.where(known, 1), 1.0
         )
 
     recent = c[c["s_j"] > c["s"] - DAY]

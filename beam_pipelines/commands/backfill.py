@@ -8,6 +8,7 @@ import time
 
 from beam_pipelines.commands import epoch
 from beam_pipelines.options import add_runner_arguments, pipeline_options
+from fraudops import invalid_rows
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.settings import CoreSettings
 
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis-url", help="default: REDIS_URL")
     p.add_argument("--database-url", help="feedback database, for the erasure ledger "
                    "(default: DATABASE_URL)")  # fmt: skip
+    invalid_rows.add_arguments(p, "<history>.quarantine.parquet, beside a one-file --history")
     add_runner_arguments(p)
 
 
@@ -41,9 +43,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fraudops backfill: --as-of: {exc}", file=sys.stderr)
         return 2
+    policy = invalid_rows.policy_from(args)
     try:
         erased = erasure_ledger(args.database_url)
-    except PseudonymKeyError as exc:
+        quarantine = args.quarantine
+        if policy.mode == "quarantine" and quarantine is None:
+            quarantine = invalid_rows.beside(args.history)
+    except (PseudonymKeyError, ValueError) as exc:
         print(f"fraudops backfill: {exc}", file=sys.stderr)
         return 2
     job = BackfillJob(
@@ -55,9 +61,15 @@ def run(args: argparse.Namespace) -> int:
         label_delay_days=args.label_delay_days,
         shards=args.shards,
         erased=erased,
+        invalid=policy,
+        quarantine=quarantine,
     )
     started = time.perf_counter()
-    result = run_backfill(job, pipeline_options(args, args.passthrough))
+    try:
+        result = run_backfill(job, pipeline_options(args, args.passthrough))
+    except invalid_rows.InvalidRowsRefused as exc:  # the Redis writes waited: nothing written
+        print(f"fraudops backfill: {exc}", file=sys.stderr)
+        return 1
     wall = time.perf_counter() - started
     c = counters(result)
     print(
@@ -66,4 +78,7 @@ def run(args: argparse.Namespace) -> int:
         f"{c.get('backfill.customer_profiles_written', 0):,} customers and "
         f"{c.get('backfill.terminal_profiles_written', 0):,} terminals written in {wall:.1f} s"
     )
+    quarantined = c.get("history.rows_invalid", 0) + c.get("labels.rows_invalid", 0)
+    if quarantined:
+        print(f"{quarantined:,} invalid rows quarantined, with their reasons, in {quarantine}")
     return 0

@@ -9,17 +9,19 @@ import json
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from beam_pipelines.commands import epoch
 from beam_pipelines.options import add_runner_arguments, pipeline_options
+from fraudops import invalid_rows
 from fraudops.settings import PathSettings
 
 if TYPE_CHECKING:
     from beam_pipelines.dataset import DatasetJob
 
-Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
+Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def add_subcommands(sub: Subparsers) -> argparse.ArgumentParser:
@@ -45,7 +47,10 @@ def add_subcommands(sub: Subparsers) -> argparse.ArgumentParser:
     b.add_argument("--label-cutoff", help="RFC 3339: labels arriving later are ignored")
     b.add_argument("--out", type=Path, default=datasets_dir)
     b.add_argument("--parent", help="parent version (default: the latest under --out)")
-    b.add_argument("--dead-letter", help="path prefix for rejected records (JSON lines)")
+    b.add_argument("--dead-letter", help="path prefix: every rejected record as JSON lines "
+                   "(invalid rows, duplicate ids, labels of unknown transactions)")  # fmt: skip
+    where = "quarantine.parquet in the new version; --feedback: the parent's policy unless given"
+    invalid_rows.add_arguments(b, where, path_option=False)
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
     add_runner_arguments(b)
     show = sub.add_parser("show", help="print a version's manifest")
@@ -94,8 +99,9 @@ def build(
         return 2
     try:
         job = (make_job or (lambda c: history_job(args, c)))(cutoff)
+        job = replace(job, invalid=invalid_rows.policy_from(args, job.invalid))
         version, manifest, created = run_dataset(job, pipeline_options(args, args.passthrough))
-    except (datasets.DatasetError, PseudonymKeyError) as exc:
+    except (datasets.DatasetError, PseudonymKeyError, invalid_rows.InvalidRowsRefused) as exc:
         print(f"fraudops dataset build: {exc}", file=sys.stderr)
         return 1
     if args.json:

@@ -6,16 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from fraudops.readers import HistoryValidationError, read_history
+from fraudops import invalid_rows
+from fraudops.readers import HistoryValidationError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path)
+    invalid_rows.add_arguments(p, "<path>.quarantine.parquet, beside the input")
 
 
 def run(args: argparse.Namespace) -> int:
+    policy = invalid_rows.policy_from(args)
     try:
-        df = read_history(args.path)
+        df, quarantined, where = invalid_rows.read_history_checked(
+            args.path, policy, args.quarantine
+        )
     except (HistoryValidationError, ValueError, FileNotFoundError) as exc:
         print(f"fraudops validate: {exc}", file=sys.stderr)
         return 1
@@ -23,4 +28,6 @@ def run(args: argparse.Namespace) -> int:
     first, last = df["timestamp"].min(), df["timestamp"].max()
     print(f"{args.path}: {len(df):,} valid transactions from {first} to {last}", end="")
     print(f", {frauds:,} labelled fraud" if frauds is not None else "")
+    if quarantined:
+        print(f"{quarantined:,} invalid rows quarantined, with their reasons, in {where}")
     return 0

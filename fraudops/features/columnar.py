@@ -84,8 +84,8 @@ class TxColumns:
         cols.customer_id = _ids(frame, "customer_id")
         cols.terminal_id = _ids(frame, "terminal_id")
         cols.amount = frame["amount"].astype("float64").to_numpy()
-        # as Txn: round(amount * 1000) (half to even), at least 1
-        cols.amount_milli = np.maximum(1, np.rint(cols.amount * 1000)).astype(np.int64)
+        # as Txn: round(amount * 1000) (half to even)
+        cols.amount_milli = np.rint(cols.amount * 1000).astype(np.int64)
         for name in OPTIONAL_COLUMNS:
             if name in frame.columns:
                 setattr(cols, name, _objects(frame, name))

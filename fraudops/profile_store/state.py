@@ -36,6 +36,8 @@ class Series:
         self.vals: list[int] = []
 
     def add(self, bucket: int, delta: int) -> None:
+        if delta == 0:  # a zero-amount payment: the script's HINCRBY 0 leaves no field either
+            return
         keys = self.keys
         if keys and keys[-1] == bucket:
             i = len(keys) - 1

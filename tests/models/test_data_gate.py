@@ -55,6 +55,7 @@ def failed(report: dict[str, object]) -> set[str]:
 
 def test_a_sound_next_version_passes(base: tuple[Path, pd.DataFrame]) -> None:
     root, frame = base
+    assert (frame["tx_amount"] == 0).sum() > 100  # $0 verifications are sound data
     v2 = publish(root, frame, "v1")
     report = data_gate.validate_version(root, v2, expectations())
     assert report["valid"], data_gate.explain(report)
@@ -72,6 +73,7 @@ def test_a_sound_next_version_passes(base: tuple[Path, pd.DataFrame]) -> None:
 def breakages(frame: pd.DataFrame, tmp: Path) -> dict[str, tuple[pd.DataFrame, dict, str]]:
     rng = np.random.default_rng(0)
     out_of_range = frame.assign(terminal_risk_7day=frame.terminal_risk_7day + 1.5)
+    negative = frame.assign(tx_amount=np.where(frame.index % 50 == 0, -0.01, frame.tx_amount))
     nulls = frame.copy()
     nulls.loc[nulls.sample(frac=0.05, random_state=1).index, "customer_avg_amount_7day"] = np.nan
     dup = pd.concat([frame, frame.head(20)], ignore_index=True)
@@ -90,6 +92,7 @@ def breakages(frame: pd.DataFrame, tmp: Path) -> dict[str, tuple[pd.DataFrame, d
         "schema": (out_of_range, {}, "terminal_risk_7day"),
         "null_rates": (nulls, {}, "customer_avg_amount_7day"),
         "schema ": (dup, {}, "transaction_id"),
+        " schema": (negative, {}, "tx_amount"),
         "volume": (frame.head(len(frame) // 3), {}, "x parent"),
         "fraud_rate": (fraud, {}, "band"),
         "drift": (drift, {}, "tx_amount"),

@@ -81,25 +81,122 @@ def test_dataset_versions_are_immutable_and_reproducible(
     assert not list(out.glob(".staging-*"))
 
 
-def test_bad_rows_go_to_the_dead_letter_file(tmp_path: Path) -> None:
+BAD_CSV = (
+    "transaction_id,timestamp,customer_id,terminal_id,amount,is_fraud\n"
+    "1,2018-04-01T00:00:00Z,c1,t1,10.5,0\n"
+    "2,2018-04-01T00:01:00Z,c1,t1,abc,0\n"
+    "3,2018-04-01T00:02:00Z,c2,t1,4,1\n"
+    "4,2018-04-01T00:03:00Z,c2,t2,0.00,0\n"  # a $0 verification: valid
+    "5,2018-04-01T00:04:00Z,c3,t2,-1,0\n"
+)
+
+
+def test_invalid_rows_refuse_by_default_naming_them(tmp_path: Path) -> None:
     path = tmp_path / "h.csv"
-    path.write_text(
-        "transaction_id,timestamp,customer_id,terminal_id,amount,is_fraud\n"
-        "1,2018-04-01T00:00:00Z,c1,t1,10.5,0\n"
-        "2,2018-04-01T00:01:00Z,c1,t1,abc,0\n"
-        "3,2018-04-01T00:02:00Z,c2,t1,4,1\n"
-    )
+    path.write_text(BAD_CSV)
+    r = fraudops("dataset", "build", "--history", str(path), "--out", str(tmp_path / "ds"),
+                 "--direct-workers", "1")  # fmt: skip
+    assert r.returncode == 1
+    assert "2 of 5 rows invalid (40.00%)" in r.stderr
+    assert "row 2, field 'amount': not a number (got 'abc')" in r.stderr
+    assert "row 5, field 'amount': must be >= 0 (got '-1')" in r.stderr
+    assert "--on-invalid quarantine" in r.stderr
+    assert "apitools" not in r.stderr
+    assert not list((tmp_path / "ds").iterdir())  # no version, no staging left
+    # quarantine, but more than the share allows: refused all the same
+    r = fraudops("dataset", "build", "--history", str(path), "--out", str(tmp_path / "ds"),
+                 "--direct-workers", "1", "--on-invalid", "quarantine")  # fmt: skip
+    assert r.returncode == 1 and "more than --max-invalid-share 0.01" in r.stderr
+    assert not list((tmp_path / "ds").iterdir())
+
+
+def test_quarantine_keeps_the_good_rows_and_the_bad_ones_with_reasons(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(BAD_CSV)
     dead = tmp_path / "dead"
     r = fraudops("dataset", "build", "--history", str(path), "--out", str(tmp_path / "ds"),
-                 "--dead-letter", str(dead), "--direct-workers", "1")  # fmt: skip
+                 "--dead-letter", str(dead), "--direct-workers", "1",
+                 "--on-invalid", "quarantine", "--max-invalid-share", "0.4")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert datasets.read_manifest(tmp_path / "ds", "v1")["rows"] == 2
+    m = datasets.read_manifest(tmp_path / "ds", "v1")
+    assert m["rows"] == 3 and m["invalid_rows"]["history"] == 2
+    assert m["invalid_rows"]["quarantine"] == "quarantine.parquet"
+    rows = datasets.load_dataset(tmp_path / "ds", "v1")
+    assert sorted(rows["transaction_id"]) == ["1", "3", "4"]
+    assert rows.set_index("transaction_id").loc["4", "tx_amount"] == 0.0
+    q = pd.read_parquet(tmp_path / "ds" / "v1" / "quarantine.parquet")
+    assert q[["row", "transaction_id", "amount", "error"]].values.tolist() == [
+        [2, "2", "abc", "amount: not a number"],
+        [5, "5", "-1", "amount: must be >= 0"],
+    ]
+    assert set(q["source"]) == {str(path)} and (q["kind"] == "history").all()
+    # the raw dead-letter output (--dead-letter) has the same rows, as JSON lines
     records = [
         json.loads(line)
         for f in tmp_path.glob("dead*.jsonl")
         for line in f.read_text().splitlines()
     ]
-    assert [(r["row"], r["error"]) for r in records] == [("2", "amount: not a number")]
+    assert sorted((r["row"], r["error"]) for r in records) == [
+        ("2", "amount: not a number"),
+        ("5", "amount: must be >= 0"),
+    ]
+    # the same good rows again with other bad rows: a new version (its quarantine differs)
+    path.write_text(BAD_CSV.replace(",-1,", ",-2,"))
+    r = fraudops("dataset", "build", "--history", str(path), "--out", str(tmp_path / "ds"),
+                 "--direct-workers", "1", "--on-invalid", "quarantine",
+                 "--max-invalid-share", "0.4")  # fmt: skip
+    assert r.returncode == 0 and r.stdout.strip() == "v2", r.stderr
+    again = fraudops("dataset", "build", "--history", str(path), "--out", str(tmp_path / "ds"),
+                     "--direct-workers", "1", "--on-invalid", "quarantine",
+                     "--max-invalid-share", "0.4")  # fmt: skip
+    assert again.stdout.strip() == "v2" and "unchanged" in again.stderr
+
+
+def test_backfill_refuses_before_writing_or_quarantines(
+    tmp_path: Path, redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(BAD_CSV)
+    env = {"REDIS_URL": TEST_REDIS_URL, "FRAUDOPS_KEY_PREFIX": store_config.prefix}
+    common = ("backfill", "--history", str(path), "--as-of", "2018-04-02T00:00:00Z",
+              "--direct-workers", "1")  # fmt: skip
+    r = fraudops(*common, env=env)
+    assert r.returncode == 1 and "2 of 5 rows invalid" in r.stderr
+    assert "apitools" not in r.stderr
+    assert not list(redis_client.scan_iter(match=f"{store_config.prefix}:*"))  # nothing written
+    r = fraudops(*common, "--on-invalid", "quarantine", "--max-invalid-share", "0.3", env=env)
+    assert r.returncode == 1 and "more than --max-invalid-share 0.3" in r.stderr
+    assert not list(redis_client.scan_iter(match=f"{store_config.prefix}:*"))
+    q = tmp_path / "rejected.parquet"
+    r = fraudops(*common, "--on-invalid", "quarantine", "--max-invalid-share", "0.4",
+                 "--quarantine", str(q), env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "2 invalid rows quarantined" in r.stdout
+    assert pd.read_parquet(q)["row"].tolist() == [2, 5]
+    c2 = redis_client.hgetall(f"{store_config.prefix}:c:{{c2}}")
+    day = 1522540800 // 86400
+    assert int(c2[f"d:{day}:n".encode()]) == 2 and int(c2[f"d:{day}:a".encode()]) == 4000
+    assert not list(tmp_path.glob("*.quarantine.parquet"))  # --quarantine said where
+    # a glob has no one place beside it: --quarantine is asked for
+    r = fraudops("backfill", "--history", str(tmp_path / "*.csv"), "--on-invalid", "quarantine",
+                 env=env)  # fmt: skip
+    assert r.returncode == 2 and "give --quarantine PATH" in r.stderr
+
+
+def test_beam_commands_do_not_print_the_apitools_notice(tmp_path: Path) -> None:
+    """apache_beam logs "apitools not found ..." without its [gcp] extra: filtered, exactly."""
+    code = (
+        "import logging, sys\n"
+        "from fraudops.cli import main\n"
+        f"rc = main(['dataset', 'list', '--out', {str(tmp_path)!r}])\n"
+        "assert 'apache_beam.io.gcp' in sys.modules, 'Beam (and its gcp io) was not imported'\n"
+        "logging.warning('another warning')\n"
+        "sys.exit(rc)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "apitools" not in r.stderr
+    assert "another warning" in r.stderr  # other warnings still shown
 
 
 def test_publish_never_overwrites_a_version(tmp_path: Path) -> None:

@@ -77,6 +77,8 @@ def test_offline_dataset_equals_online_replay_after_backfill(
 ) -> None:
     cfg = SimulationConfig(customers=400, terminals=800, days=60, seed=11, card_testing_per_day=8)
     raw = simulate(cfg)
+    # $0 verification probes of the card testers: both paths must agree on them too
+    assert (raw["amount"] == 0).sum() > 50
     history_path = tmp_path / "history.parquet"
     raw.to_parquet(history_path, index=False)
     history, _ = validate_history(raw)

@@ -39,7 +39,10 @@ def test_read_history_sends_bad_rows_to_the_dead_letter(tmp_path: Path) -> None:
         assert_that(
             dead,
             equal_to(
-                [(2, "amount: must be > 0"), (3, "timestamp: not an RFC 3339 / ISO 8601 timestamp")]
+                [
+                    (2, "amount: must be >= 0"),
+                    (3, "timestamp: not an RFC 3339 / ISO 8601 timestamp"),
+                ]
             ),
             label="dead",
         )

@@ -47,6 +47,25 @@ def test_a_second_payment_sees_the_first(
     assert customer.window_sum("dn", day, day) == 2 and terminal.window_sum("dn", day, day) == 2
 
 
+def test_a_zero_amount_verification_is_scored_and_counted(
+    client: TestClient, keys: dict[str, str], redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    """$0 account-verification authorisations are card traffic: scored, counted in the profile
+    (count buckets), adding nothing to the amount buckets; the API documents minimum 0."""
+    for i, amount in enumerate(("0", "0.00", 0, 0.0)):
+        body = pay(transaction_id=f"z-{i}", amount=amount, timestamp=f"2026-11-26T10:00:0{i}Z")
+        r = client.post("/v1/score", json=body, headers=auth(keys["score"]))
+        assert r.status_code == 200, r.text
+        assert 0 <= r.json()["score"] <= 1 and r.json()["degraded"] is False
+    customer, _ = ProfileStore(redis_client, store_config).read("cust-1", "term-1")
+    day = 1795701600 // 86400
+    assert customer.window_sum("dn", day, day) == 4 and customer.window_sum("da", day, day) == 0
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Transaction"]
+    assert {"type": "number", "minimum": 0, "maximum": 1e9, "multipleOf": 0.001} in schema[
+        "properties"
+    ]["amount"]["anyOf"]
+
+
 def test_same_transaction_answers_the_same_and_counts_once(
     client: TestClient, keys: dict[str, str], redis_client: redis.Redis, store_config: StoreConfig
 ) -> None:
@@ -106,7 +125,8 @@ def test_keys_and_scopes(client: TestClient, keys: dict[str, str]) -> None:
     ("change", "field"),
     [
         ({"amount": "-5"}, "amount"),
-        ({"amount": "0"}, "amount"),
+        ({"amount": "-0.01"}, "amount"),
+        ({"amount": -0.001}, "amount"),
         ({"amount": "1.2345"}, "amount"),
         ({"amount": "1e2"}, "amount"),  # Decimal() reads these; the documented pattern does not
         ({"amount": "1_000"}, "amount"),

@@ -211,3 +211,27 @@ def test_final_profiles_prune_pairs_at_the_horizon_as_the_event_fold(late: int) 
         for as_of in (None, BASE + 91 * DAY, BASE + 91 * DAY + 1, BASE + 90 * DAY + late + 1):
             ours = final_profiles(kind, history, labels, as_of)  # type: ignore[arg-type]
             assert_same_profiles(ours, _event_profiles(kind, history, labels, as_of))
+
+
+def test_zero_amounts_give_the_same_features_and_profiles_on_both_paths(
+    small_history: pd.DataFrame,
+) -> None:
+    """$0 payments (card testers' probes, account verifications) in the simulated history and a
+    customer with nothing but $0 payments: the same bits on both paths, and no amount field
+    holding 0 in a profile (the Redis script deletes a field that would hold 0)."""
+    zeros = small_history["amount"] == 0
+    assert zeros.sum() > 100 and small_history.loc[zeros, "fraud_scenario"].eq(4).all()
+    only_zero = frame([(t, "zed", "T9", "0.00", None) for t in (0, 10, 70, 3600, DAY, 8 * DAY)])
+    history = pd.concat([small_history.head(3000), only_zero], ignore_index=True)
+    labels = _labels_with_relabels(history.head(3000), seed=4)
+    for kind in ("customer", "terminal"):
+        ours = fold_part_frame(kind, history, labels)  # type: ignore[arg-type]
+        assert ours is not None
+        assert_same(ours, _event_fold(kind, history, labels))
+        profiles = final_profiles(kind, history, labels)  # type: ignore[arg-type]
+        assert_same_profiles(profiles, _event_profiles(kind, history, labels, None))
+        assert profiles is not None
+        assert all(v != 0 for _, fields, _ in profiles for v in fields.values())
+    zed = dict((e, f) for e, f, _ in final_profiles("customer", only_zero, labels.head(0)) or [])
+    assert not [k for k in zed["zed"] if k.endswith(":a")]
+    assert sum(v for k, v in zed["zed"].items() if k.startswith("d:") and k.endswith(":n")) >= 1

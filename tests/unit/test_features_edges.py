@@ -4,6 +4,7 @@ independent pandas reference."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,7 +30,7 @@ tx_strategy = st.tuples(
     offsets,
     st.sampled_from(["alice", "bob"]),
     st.sampled_from(["T1", "T2", "T3"]),
-    st.decimals(min_value="0.01", max_value="500", places=2),
+    st.one_of(st.just("0.00"), st.decimals(min_value="0.00", max_value="500", places=2)),
     st.one_of(st.none(), st.sampled_from(["5411", "6011"])),
 )
 
@@ -117,3 +118,29 @@ def test_relabelling_to_legit_removes_the_known_fraud() -> None:
     ]
     feats = point_in_time_features(history, events).set_index("transaction_id")
     assert feats.loc["tx001", "terminal_risk_7day"] == 0.0
+
+
+def test_zero_amount_payments_count_and_add_nothing() -> None:
+    """$0 verification authorisations: counted in counts and means, 0 in sums, no division by a
+    zero amount anywhere (the ratio falls back to 1 when the earlier amounts sum to 0)."""
+    history = frame(
+        [
+            (0, "alice", "T1", "0.00", None),  # a card tester's $0 probe ...
+            (30, "alice", "T1", "0.00", None),
+            (60, "alice", "T2", "12.00", None),  # ... then a real payment
+            (90, "alice", "T2", "0.00", None),
+        ]
+    )
+    f = point_in_time_features(history).set_index("transaction_id")
+    assert f.loc["tx000", "tx_amount"] == 0.0 and f.loc["tx000", "customer_avg_amount_1day"] == 0.0
+    assert f.loc["tx000", "customer_amount_ratio_7day"] == 1.0  # no earlier payment
+    assert f.loc["tx001", "customer_amount_ratio_7day"] == 1.0  # earlier ones sum to 0
+    assert f.loc["tx001", "customer_count_10min"] == 2.0
+    assert f.loc["tx001", "customer_amount_1h"] == 0.0
+    assert f.loc["tx002", "customer_amount_ratio_7day"] == 1.0  # 12 vs a mean of 0: no mean
+    assert f.loc["tx002", "customer_avg_amount_1day"] == 4.0  # (0 + 0 + 12) / 3
+    assert f.loc["tx003", "customer_amount_ratio_7day"] == 0.0  # 0 / mean 4
+    assert f.loc["tx003", "customer_avg_amount_7day"] == 3.0
+    assert f.loc["tx003", "customer_nb_tx_1day"] == 4.0
+    assert f.loc["tx003", "customer_amount_10min"] == 12.0
+    assert np.isfinite(f.drop(columns=["mcc", "country", "channel"]).to_numpy(float)).all()

@@ -59,6 +59,8 @@ def test_simulated_data_exercises_the_features(
     assert 0.0 < ours["customer_new_terminal"].mean() < 1.0
     assert set(ours["channel"]) >= {"card_present", "ecommerce"}
     assert len(ours) == len(small_history)
+    zero = ours["tx_amount"] == 0  # $0 probes of the card-testing scenario
+    assert zero.sum() > 100 and ours.loc[zero, "customer_amount_ratio_7day"].eq(0).any()
 
 
 def test_real_label_arrival_times_differ_from_fixed_delay(small_history: pd.DataFrame) -> None:

@@ -55,7 +55,7 @@ def test_malformed_rows_are_named(tmp_path: Path, canonical: pd.DataFrame) -> No
     with pytest.raises(HistoryValidationError) as info:
         read_history(path)
     text = str(info.value)
-    assert "row 2, field 'amount': must be > 0 (got '-5" in text
+    assert "row 2, field 'amount': must be >= 0 (got '-5" in text
     assert "row 3, field 'timestamp'" in text and "'yesterday'" in text
     assert "row 4, field 'customer_id': missing" in text
     assert "row 5, field 'currency'" in text
@@ -103,7 +103,8 @@ def test_transaction_model_validation() -> None:
     )
     assert tx.to_txn() == Txn("t1", 1522569600, "c1", "m1", 12.5, "EUR", None, None, "ecommerce")
     bad = [
-        ({"amount": 0}, "amount"),
+        ({"amount": -1}, "amount"),
+        ({"amount": "-0.01"}, "amount"),
         ({"amount": "1.2345"}, "amount"),
         ({"timestamp": "2018-04-01T10:00:00"}, "timestamp"),
         ({"timestamp": "not a time"}, "timestamp"),
@@ -127,9 +128,37 @@ def test_transaction_model_validation() -> None:
         assert info.value.errors()[0]["loc"][0] == field
 
 
-def test_txn_rejects_non_positive_amount() -> None:
-    with pytest.raises(ValueError, match="amount"):
-        Txn("t", 0, "c", "m", 0.0)
+def test_zero_amount_is_a_payment_negative_is_refused() -> None:
+    base = {
+        "transaction_id": "t1",
+        "timestamp": "2018-04-01T10:00:00Z",
+        "customer_id": "c1",
+        "terminal_id": "m1",
+    }
+    for zero in (0, 0.0, "0", "0.00", "000.000"):
+        tx = Transaction.model_validate({**base, "amount": zero})
+        assert tx.amount == 0 and tx.to_txn().amount == 0.0 and tx.to_txn().amount_milli == 0
+    assert Txn("t", 0, "c", "m", 0.0).amount_milli == 0
+    assert Txn("t", 0, "c", "m", 0.001).amount_milli == 1
+    for bad in (-0.001, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="amount"):
+            Txn("t", 0, "c", "m", bad)
+
+
+def test_readers_take_zero_amounts_and_refuse_negative(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(
+        "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD\n"
+        "0,2018-04-01 00:00:31,596,3156,0.00,0\n"
+        "1,2018-04-01 00:02:10,4961,3412,81.51,0\n"
+        "2,2018-04-01 00:07:56,2,1365,0,0\n"
+    )
+    df = read_history(path)
+    assert df["amount"].tolist() == [0.0, 81.51, 0.0]
+    assert [t.amount_milli for t in iter_txns(df)] == [0, 81510, 0]
+    path.write_text(path.read_text() + "3,2018-04-01 00:09:00,2,1365,-0.01,0\n")
+    with pytest.raises(HistoryValidationError, match="row 4, field 'amount': must be >= 0"):
+        read_history(path)
 
 
 def test_iter_txns_floors_to_seconds(canonical: pd.DataFrame) -> None:

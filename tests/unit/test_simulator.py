@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -54,6 +55,20 @@ def test_scenarios(history: pd.DataFrame) -> None:
     s4 = history[s == 4]
     assert (s4["channel"] == "ecommerce").all() and (s4["country"] != "FR").all()
     assert (s4["amount"] < 3.0).mean() > 0.6
+    # card testers probe with $0 verification authorisations (about 30 % of the probes)
+    probes = s4[s4["amount"] < 3.0]
+    assert 0.2 < (probes["amount"] == 0).mean() < 0.4
+    assert (history.loc[history["amount"] == 0, "fraud_scenario"].isin([0, 4])).all()
+
+
+def test_zero_amount_probes_keep_the_rest_of_the_data(history: pd.DataFrame) -> None:
+    """The $0 probes come from their own random stream: the same seed gives the same payments
+    (times, customers, terminals), only some card-testing amounts become 0."""
+    plain = simulate(replace(CFG, extras=False))
+    same = history[history["fraud_scenario"] != 4].reset_index(drop=True)
+    cols = ["timestamp", "customer_id", "terminal_id", "amount", "is_fraud"]
+    assert len(same) == len(plain)
+    pd.testing.assert_frame_equal(same[cols], plain[cols], check_dtype=False)
 
 
 def test_handbook_generator_facts(history: pd.DataFrame) -> None:
@@ -64,7 +79,7 @@ def test_handbook_generator_facts(history: pd.DataFrame) -> None:
     pdf, cdf = math.exp(-a * a / 2) / math.sqrt(2 * math.pi), 0.5 * (1 + math.erf(a / math.sqrt(2)))
     truncated_std = 20000 * math.sqrt(1 - 2 * a * pdf / (2 * cdf - 1))
     assert abs(secs.mean() - 43200) < 300 and abs(secs.std() - truncated_std) < 300
-    assert (history["amount"] > 0).all()
+    assert (history["amount"] >= 0).all()
     assert np.allclose(history["amount"], history["amount"].round(2))
     assert history["timestamp"].is_monotonic_increasing
     assert history["transaction_id"].is_unique
