@@ -21,10 +21,10 @@ from fraudops.settings import PathSettings
 if TYPE_CHECKING:
     from beam_pipelines.dataset import DatasetJob
 
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-
-def add_subcommands(sub: Subparsers) -> argparse.ArgumentParser:
+def add_subcommands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """``build``, ``show`` and ``list``; returns build's parser for the ``dataset`` command to
     extend."""
     datasets_dir = PathSettings().dataset_dir
