@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
 from fraudops.schema import Txn
 from services.common import scoring_log
+from services.common.auth import new_key
 from tests.alerts.receivers import SmtpReceiver, WebhookReceiver
 from tests.conftest import TEST_REDIS_URL
 from tests.feedback.conftest import database_url, feedback_keys, postgres_url  # noqa: F401
@@ -54,6 +58,15 @@ def alerts_env(database_url: str, prefix: str, **extra: str) -> dict[str, str]: 
     }
 
 
+def email_env(smtp: SmtpReceiver) -> dict[str, str]:
+    """The email channel's settings, to the SMTP receiver."""
+    return {
+        "FRAUDOPS_ALERTS_SMTP_HOST": "127.0.0.1",
+        "FRAUDOPS_ALERTS_SMTP_PORT": str(smtp.port),
+        "FRAUDOPS_ALERTS_EMAIL_TO": '["fraud-team@example.com"]',
+    }
+
+
 @pytest.fixture
 def webhook() -> Iterator[WebhookReceiver]:
     r = WebhookReceiver()
@@ -66,3 +79,20 @@ def smtp() -> Iterator[SmtpReceiver]:
     r = SmtpReceiver()
     yield r
     r.close()
+
+
+@contextmanager
+def alerts_client(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    from services.alerts.app import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+
+
+@pytest.fixture
+def am_key() -> tuple[str, str]:
+    """(a key with the scope alertmanager, FRAUDOPS_ALERTS_API_KEYS holding it)"""
+    key, entry = new_key("alertmanager", ["alertmanager"])
+    return key, json.dumps([entry])

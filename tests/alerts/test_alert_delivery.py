@@ -4,41 +4,19 @@ customer, retries with backoff, dead letters, Alertmanager alerts to the same ch
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import redis
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from fraudops.profile_store.commands import StoreConfig
 from services.alerts.db import Alert, Delivery
 from services.alerts.notify import dead_letter_key
-from services.common.auth import new_key
-from tests.alerts.conftest import alerts_env, log_decision
+from tests.alerts.conftest import alerts_client, alerts_env, email_env, log_decision
 from tests.alerts.receivers import SmtpReceiver, WebhookReceiver
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def alerts_client(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    from services.alerts.app import create_app
-
-    with TestClient(create_app()) as c:
-        yield c
-
-
-@pytest.fixture
-def am_key() -> tuple[str, str]:
-    key, entry = new_key("alertmanager", ["alertmanager"])
-    import json
-
-    return key, json.dumps([entry])
 
 
 def test_decisions_to_webhook_and_email(
@@ -54,9 +32,7 @@ def test_decisions_to_webhook_and_email(
         database_url,
         store_config.prefix,
         FRAUDOPS_ALERTS_WEBHOOK_URL=webhook.url,
-        FRAUDOPS_ALERTS_SMTP_HOST="127.0.0.1",
-        FRAUDOPS_ALERTS_SMTP_PORT=str(smtp.port),
-        FRAUDOPS_ALERTS_EMAIL_TO='["fraud-team@example.com"]',
+        **email_env(smtp),
         FRAUDOPS_ALERTS_DEDUP_WINDOW_S="600",
         FRAUDOPS_ALERTS_API_KEYS=am_key[1],
     )
