@@ -65,6 +65,9 @@ def operational_message(alert: AmAlert) -> Message:
         *(f"{k}={v}" for k, v in sorted(alert.labels.items())),
     ]
     key = f"am:{alert.fingerprint or name}:{alert.status}:{alert.startsAt}"
+    # the key is stored, logged and sent in headers: control and non-ASCII characters escaped
+    # (backslash too, so distinct keys stay distinct): a line break becomes the two characters \n
+    key = key.encode("unicode_escape").decode("ascii")
     return Message(key[:200], title, tuple(x for x in lines if x), severity)
 
 
@@ -140,17 +143,25 @@ def create_app(
     else:
         log.warning("FRAUDOPS_ALERTS_SESSION_SECRET unset: the console is off")
 
-    @app.post("/v1/alertmanager", responses={401: {}, 403: {}, 422: {}})
-    def alertmanager(payload: AmWebhook, request: Request, _key: AlertmanagerKey) -> dict[str, Any]:
+    @app.post("/v1/alertmanager", responses={401: {}, 403: {}, 422: {}, 503: {}})
+    def alertmanager(payload: AmWebhook, request: Request, _key: AlertmanagerKey) -> JSONResponse:
         """Operational alerts from Alertmanager, routed to the same channels (each firing or
-        resolution of an alert is delivered once per channel)."""
+        resolution of an alert is delivered once per channel). Each alert on its own: one that
+        fails (its store away) does not keep the others from their channels; the answer is then
+        503, and Alertmanager's retry sends only what was not delivered or dead-lettered."""
         notifier: Notifier = request.app.state.notifier
-        out = {}
+        out: dict[str, dict[str, str]] = {}
+        failed = False
         for alert in payload.alerts:
             OPERATIONAL.labels(alert.status).inc()
             message = operational_message(alert)
-            out[message.key] = notifier.send(message)
-        return {"delivered": out}
+            try:
+                out[message.key] = notifier.send(message)
+            except Exception as exc:
+                failed = True
+                out[message.key] = {"error": type(exc).__name__}
+                log.error("alertmanager alert %s not handled: %s", message.key, type(exc).__name__)
+        return JSONResponse({"delivered": out}, status_code=503 if failed else 200)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.alerts.channels import Channel, Message, deliver
+from services.alerts.channels import Channel, Message, deliver, one_line, utf8
 from services.alerts.db import Alert, Delivery
 from services.alerts.metrics import DEAD, DELIVERIES
 from services.alerts.settings import AlertsSettings
@@ -90,7 +90,24 @@ class Notifier:
             ok, attempts, error = deliver(
                 ch, message, self.s.max_attempts, self.s.backoff_s, self.s.backoff_max_s
             )
+            error = one_line(error) if error is not None else None  # redacted by deliver
             status = "sent" if ok else "dead"
+            if not ok:  # the dead letter first: the record below may fail (database away)
+                DEAD.inc()
+                entry: dict[str, Any] = {
+                    "key": utf8(message.key),
+                    "channel": ch.name,
+                    "error": error or "",
+                    "title": utf8(message.title),
+                }
+                self.redis.xadd(self.dead_key, entry, maxlen=100_000, approximate=True)  # type: ignore[arg-type]
+                log.error(
+                    "alert %s not delivered to %s after %d attempts: %s",
+                    message.key,
+                    ch.name,
+                    attempts,
+                    error,
+                )
             try:
                 with self.sessions.begin() as s:
                     s.add(
@@ -106,22 +123,6 @@ class Notifier:
                     )
             except IntegrityError:  # another consumer recorded it meanwhile
                 pass
-            if not ok:
-                DEAD.inc()
-                entry: dict[str, Any] = {
-                    "key": message.key,
-                    "channel": ch.name,
-                    "error": error or "",
-                    "title": message.title,
-                }
-                self.redis.xadd(self.dead_key, entry, maxlen=100_000, approximate=True)  # type: ignore[arg-type]
-                log.error(
-                    "alert %s not delivered to %s after %d attempts: %s",
-                    message.key,
-                    ch.name,
-                    attempts,
-                    error,
-                )
             DELIVERIES.labels(ch.name, status).inc()
             out[ch.name] = status
         return out

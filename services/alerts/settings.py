@@ -20,7 +20,7 @@ class AlertsSettings(BaseSettings):
     dedup_window_s: float = Field(default=900.0, ge=0)  # one notification per customer per window
 
     # --- channels (a channel without its settings is off)
-    webhook_url: str | None = None  # Slack-compatible incoming webhook
+    webhook_url: SecretStr | None = None  # Slack-compatible incoming webhook: a credential
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_username: str | None = None
