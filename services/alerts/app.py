@@ -170,11 +170,14 @@ def create_app(
     @app.get("/readyz")
     def readyz(request: Request) -> JSONResponse:
         db_ok, redis_ok = reachable(request.app.state.sessions, request.app.state.redis)
-        ready = db_ok and redis_ok
-        return JSONResponse(
-            {"ready": ready, "database": db_ok, "redis": redis_ok},
-            status_code=200 if ready else 503,
-        )
+        consumer: AlertConsumer = request.app.state.consumer
+        trouble = consumer.trouble()  # failing: decisions raise no alert
+        ready = db_ok and redis_ok and trouble is None
+        body: dict[str, Any] = {"ready": ready, "database": db_ok, "redis": redis_ok,
+                                "consumer": trouble is None}  # fmt: skip
+        if trouble is not None:
+            body["detail"] = trouble
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -3,19 +3,41 @@
 A subclass stores or delivers a batch in ``handle``; the batch is acknowledged only when
 ``handle`` returns, so entries of a consumer killed mid-batch stay pending and are taken over by
 another consumer of the group once idle for ``claim_idle_ms`` (a restarted worker has a new name).
+
+Redis can lose the group (a restart without persistence, FLUSHALL, the key evicted): the next
+read answers ``NOGROUP``. The consumer then creates the group again (from the start of whatever
+the stream holds now: the handlers are idempotent), counts it in
+``fraudops_stream_groups_recreated_total{group}`` and reads on. A drain that fails is counted in
+``failures`` (reset by the next one that succeeds); ``failing`` tells readiness that the consumer
+keeps failing.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 import redis
+from prometheus_client import Counter
 from redis.exceptions import ResponseError
 
 from services.common import scoring_log
 
 Entry = tuple[bytes, dict[bytes, bytes]]
+log = logging.getLogger("fraudops.stream")
+GROUPS_RECREATED = Counter(
+    "fraudops_stream_groups_recreated_total",
+    "Consumer groups created again after Redis lost them (restart without persistence, "
+    "FLUSHALL, eviction)",
+    ["group"],
+)
+
+
+def group_lost(exc: ResponseError) -> bool:
+    """The group (or the whole stream) is gone: ``NOGROUP``, or a blocked read unblocked because
+    the stream key was deleted."""
+    return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
 
 
 class StreamConsumer:
@@ -27,13 +49,29 @@ class StreamConsumer:
         consumer: str,
         batch: int = 1000,
         claim_idle_ms: int = 30_000,
+        failing_after: int = 3,
     ) -> None:
         self.redis = client
         self.stream = scoring_log.stream_key(prefix)
         self.group, self.consumer, self.batch = group, consumer, batch
         self.claim_idle_ms = claim_idle_ms
+        self.failing_after = failing_after  # drains failed in a row before ``failing``
+        self.failures = 0  # drains failed in a row (0 after one that succeeds)
+        self.last_error: str | None = None  # the exception type of the last failed drain
         self._lock = threading.Lock()  # a background loop and a request may both drain
         self._group_ready = False
+        self._lost = False  # the group was lost: creating it again is counted
+
+    @property
+    def failing(self) -> bool:
+        """The consumer keeps failing: its last ``failing_after`` drains raised."""
+        return self.failures >= self.failing_after
+
+    def trouble(self) -> str | None:
+        """What readiness says while the consumer keeps failing (None while it does not)."""
+        if not self.failing:
+            return None
+        return f"scoring-log consumer failing ({self.failures} drains in a row, {self.last_error})"
 
     def handle(self, entries: list[Entry]) -> int:
         """Store/deliver the entries; return how many count (raise to leave them pending)."""
@@ -41,17 +79,47 @@ class StreamConsumer:
 
     def drain(self, max_batches: int = 100, block_ms: int | None = None) -> int:
         """Handle what the stream holds for this group now (abandoned and own pending entries
-        first); ``block_ms``: wait that long for new entries when there are none."""
+        first); ``block_ms``: wait that long for new entries when there are none. A lost group
+        is created again and the drain goes on."""
         with self._lock:
-            self._ensure_group()
-            done = self._claim_abandoned()
-            for start in ("0", ">"):  # "0": delivered to this consumer before, not acknowledged
-                for _ in range(max_batches):
-                    got = self._read(start, block_ms if start == ">" and not done else None)
-                    if not got:
-                        break
-                    done += self._handle(got)
+            try:
+                done = self._drain_recovering(max_batches, block_ms)
+            except Exception as exc:
+                self._failed(exc)
+                raise
+            if self.failing:
+                log.info("consumer %s of group %s recovered", self.consumer, self.group)
+            self.failures, self.last_error = 0, None
             return done
+
+    def _drain_recovering(self, max_batches: int, block_ms: int | None) -> int:
+        try:
+            return self._drain(max_batches, block_ms)
+        except ResponseError as exc:
+            if not group_lost(exc):
+                raise
+        self._group_ready, self._lost = False, True
+        return self._drain(max_batches, block_ms)
+
+    def _drain(self, max_batches: int, block_ms: int | None) -> int:
+        self._ensure_group()
+        done = self._claim_abandoned()
+        for start in ("0", ">"):  # "0": delivered to this consumer before, not acknowledged
+            for _ in range(max_batches):
+                got = self._read(start, block_ms if start == ">" and not done else None)
+                if not got:
+                    break
+                done += self._handle(got)
+        return done
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        self.last_error = type(exc).__name__
+        if self.failures == self.failing_after:
+            log.error(
+                "consumer %s of group %s failing: %d drains in a row failed (%s)",
+                self.consumer, self.group, self.failures, self.last_error,
+            )  # fmt: skip
 
     def _handle(self, entries: list[Entry]) -> int:
         live = [e for e in entries if e[1]]  # no fields: deleted after delivery (erasure, trim)
@@ -65,9 +133,16 @@ class StreamConsumer:
         try:
             self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            if "BUSYGROUP" not in str(exc):  # BUSYGROUP: it exists (another consumer made it)
                 raise
-        self._group_ready = True
+        else:
+            if self._lost:
+                GROUPS_RECREATED.labels(self.group).inc()
+                log.warning(
+                    "consumer group %s of %s was lost (Redis lost its data?): created again",
+                    self.group, self.stream,
+                )  # fmt: skip
+        self._group_ready, self._lost = True, False
 
     def _claim_abandoned(self) -> int:
         done, start = 0, "0-0"

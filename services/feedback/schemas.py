@@ -52,4 +52,5 @@ class Ready(BaseModel):
     ready: bool
     database: bool
     redis: bool
+    consumer: bool = Field(description="the scoring-log consumer is not failing drain after drain")
     detail: str | None = None

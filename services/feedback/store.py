@@ -6,12 +6,14 @@ same source as that source's latest event is the same label: it is not recorded 
 
 Each label is written in one database transaction that first locks the scored transaction's row
 (``FOR UPDATE`` on PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so concurrent
-posts for one payment are applied one after the other and none is lost or doubled.
+posts for one payment are applied one after the other and none is lost or doubled. The arrival
+time is read once the lock is held (and never before the payment's previous event), so the order
+of arrivals is the order of commits: "latest" means the last one applied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,8 +33,9 @@ class UnknownTransaction(LookupError):
     pass
 
 
-class NotOwner(PermissionError):
-    """The payment belongs to another customer than the one labelling it."""
+class NotOwner(UnknownTransaction):
+    """The payment belongs to another customer than the one labelling it: to that customer it
+    is as unknown as a payment never scored (the answer must not tell which ids exist)."""
 
 
 @dataclass(frozen=True)
@@ -72,16 +75,23 @@ def record_label(
     label: str,
     source: str,
     actor: str,
-    now: datetime,
+    now: datetime | Callable[[], datetime],
     owner: str | None = None,
 ) -> Recorded:
     """Record one label event inside the caller's transaction (the caller commits); with
-    ``owner``, only if the payment is that customer's (else NotOwner)."""
+    ``owner``, only if the payment is that customer's (else NotOwner).
+
+    ``now``: the arrival time, or the clock to read it from once the payment's row is locked
+    (what the API passes: a time read before waiting for the lock would order the events by
+    when they were sent, not by when they were applied). An event never arrives before the
+    payment's previous one (clocks of several hosts differ), so within a source the latest
+    arrival is the last one committed."""
     if label not in LABELS or source not in PRECEDENCE:
         raise ValueError(f"label {label!r} / source {source!r}")
     scored = lock_transaction(session, transaction_id)
     if owner is not None and scored.customer_id != owner:
         raise NotOwner(transaction_id)
+    arrived = now() if callable(now) else now
     events = list(
         session.scalars(
             select(LabelEvent)
@@ -94,8 +104,9 @@ def record_label(
     current = session.get(EffectiveLabel, transaction_id)
     if latest is not None and latest.label == label and current is not None:
         return Recorded(latest, False, current, False)
+    arrived = max([arrived, *(e.arrived_at for e in events)])
     event = LabelEvent(
-        transaction_id=transaction_id, label=label, source=source, actor=actor, arrived_at=now
+        transaction_id=transaction_id, label=label, source=source, actor=actor, arrived_at=arrived
     )
     session.add(event)
     session.flush()  # assigns the id

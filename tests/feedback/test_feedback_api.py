@@ -86,7 +86,7 @@ def test_tokens_and_ownership(
     )
     now = datetime.now(UTC)
     cases = {
-        "someone else's payment": (bearer(user_token("cust-4")), 403, "own transactions"),
+        "someone else's payment": (bearer(user_token("cust-4")), 404, "of this customer"),
         "no token": ({}, 401, "Bearer"),
         "expired": (bearer(tokens_at(now - timedelta(hours=1), timedelta(minutes=5))), 401,
                     "expired"),

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from services.common.db import reachable
 from services.common.metrics import metrics_response
-from services.feedback.deps import RedisDep, Sessions
+from services.feedback.deps import IngestorDep, RedisDep, Sessions
 from services.feedback.schemas import Health, Ready
 
 router = APIRouter()
@@ -19,15 +19,22 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
-def readyz(sessions: Sessions, client: RedisDep) -> JSONResponse:
-    # ready when the database answers (a label is recorded there); Redis away only delays the
-    # profiles, so it is reported but does not make the service unready (no docstring: OpenAPI)
+def readyz(sessions: Sessions, client: RedisDep, ingestor: IngestorDep) -> JSONResponse:
+    # ready when the database answers (a label is recorded there) and the scoring-log consumer
+    # is not failing drain after drain (its payments would be answered 404, never scored: a
+    # final answer, where not-ready makes the caller retry). Redis away alone only delays the
+    # profiles; once it stops the consumer too, the service is not ready (no docstring: OpenAPI)
     db_ok, redis_ok = reachable(sessions, client)
+    trouble = ingestor.trouble()
+    consumer_ok = trouble is None
+    ready = db_ok and consumer_ok
     detail = None if db_ok else "database unreachable"
-    if db_ok and not redis_ok:
+    if ready and not redis_ok:
         detail = "redis unreachable: labels are stored, profile updates wait"
-    body = Ready(ready=db_ok, database=db_ok, redis=redis_ok, detail=detail)
-    return JSONResponse(body.model_dump(), status_code=200 if db_ok else 503)
+    if db_ok and trouble is not None:
+        detail = f"{trouble}: payments scored since are not known yet"
+    body = Ready(ready=ready, database=db_ok, redis=redis_ok, consumer=consumer_ok, detail=detail)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -41,14 +41,21 @@ def _record(
     sessions: sessionmaker[Session], body: FeedbackRequest, caller: Caller,
     clock: Callable[[], datetime],
 ) -> store.Recorded:  # fmt: skip
-    """Store the label in its own transaction (raises store.UnknownTransaction)."""
-    try:
-        with sessions.begin() as session:
-            return store.record_label(session, body.transaction_id, body.label, body.source,
-                                      caller.actor, clock(), caller.owner)  # fmt: skip
-    except store.NotOwner:
-        ERRORS.labels("not_owner").inc()
-        raise HTTPException(403, "a customer may label only their own transactions") from None
+    """Store the label in its own transaction (raises store.UnknownTransaction, or NotOwner);
+    the arrival is read from ``clock`` once the payment is locked."""
+    with sessions.begin() as session:
+        return store.record_label(session, body.transaction_id, body.label, body.source,
+                                  caller.actor, clock, caller.owner)  # fmt: skip
+
+
+def _unknown(body: FeedbackRequest, caller: Caller, exc: store.UnknownTransaction) -> HTTPException:
+    """404 for a payment never scored. To a card holder someone else's payment is unknown too,
+    answered alike (status, body, and the same work before it: the scoring log is taken first
+    in both cases), so a user token cannot learn which transaction ids exist."""
+    ERRORS.labels("not_owner" if isinstance(exc, store.NotOwner) else "unknown_transaction").inc()
+    if caller.owner is not None:
+        return HTTPException(404, "no scored payment of this customer has this transaction_id")
+    return HTTPException(404, f"transaction_id {body.transaction_id!r} was never scored")
 
 
 @router.post(
@@ -58,8 +65,8 @@ def _record(
     responses={
         200: {"model": FeedbackResponse, "description": "the same label was already recorded"},
         401: {"description": "missing/unknown key, or a bad/expired/forged user token"},
-        403: {"description": "key without the source's scope, or not the customer's payment"},
-        404: {"description": "transaction never scored"},
+        403: {"description": "key without the source's scope"},
+        404: {"description": "transaction never scored (user token: or not the customer's)"},
         413: {"description": "body too large"},
         422: {"description": "invalid body"},
         503: {"description": "database unavailable (nothing stored; retry)"},
@@ -83,11 +90,8 @@ def feedback(
         catch_up(ingestor)  # the scoring log may be a moment behind the label
         try:
             rec = _record(sessions, body, caller, clock)
-        except store.UnknownTransaction:
-            ERRORS.labels("unknown_transaction").inc()
-            raise HTTPException(
-                404, f"transaction_id {body.transaction_id!r} was never scored"
-            ) from None
+        except store.UnknownTransaction as exc:
+            raise _unknown(body, caller, exc) from None
     if rec.changed:
         push_labels(profile_sync)  # Redis down: the background loop retries
     LABELS.labels(body.source, body.label, "created" if rec.created else "duplicate").inc()
