@@ -65,18 +65,30 @@ def test_200_concurrent_posts_lose_none_and_duplicate_none(
     assert "Traceback" not in out
 
 
+def started_at(url: str) -> object:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+    assert row
+    return row[0]
+
+
 def restart_postgres(url: str) -> str:
     """A real restart where this machine lets us; else every connection is killed (what a
-    restart does to clients)."""
+    restart does to clients). Fails unless the fault happened: the server started anew, or at
+    least one other connection (the service's) was ended."""
     clusters = Path("/etc/postgresql")
     if shutil.which("pg_ctlcluster") and os.geteuid() == 0 and clusters.is_dir():
         version = sorted(p.name for p in clusters.iterdir())[0]
+        before = started_at(url)
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
                        check=True, capture_output=True, timeout=60)  # fmt: skip
+        assert started_at(url) != before, "PostgreSQL did not restart"
         return "restart"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")  # fmt: skip
+        ended = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                             ).fetchall()  # fmt: skip
+    assert any(ok for (ok,) in ended), "no connection of the service was ended"
     return "terminate"
 
 
@@ -91,10 +103,14 @@ def test_database_restart_mid_stream_loses_no_label(
                     service="feedback")  # fmt: skip
     seen: Counter[int] = Counter()
     restarted = threading.Event()
+    sent = 0  # labels answered so far
+    fault: dict[str, int | str] = {}
 
     def restart_later() -> None:
         time.sleep(0.5)
-        restart_postgres(postgres_url)
+        fault["began"] = sent
+        fault["mode"] = restart_postgres(postgres_url)
+        fault["ended"] = sent
         restarted.set()
 
     try:
@@ -115,11 +131,15 @@ def test_database_restart_mid_stream_loses_no_label(
                         break
                     assert r.headers.get("retry-after") == "1"
                     time.sleep(0.1)
+                sent += 1
                 time.sleep(0.02)
         assert restarted.wait(60)
+        assert "mode" in fault, "the restart failed"  # its thread's assertion
     finally:
         out = server.stop()
-    print("statuses during the restart:", dict(seen))
+    print("statuses during the restart:", dict(seen), "fault:", fault)
+    # the fault hit mid-stream: labels were stored before it began and sent after it ended
+    assert 0 < int(fault["began"]) and int(fault["ended"]) < len(ids), fault
     assert set(seen) <= {200, 201, 503}, (seen, out[-3000:])
     assert seen[201] == len(ids), seen  # each label created exactly once
     assert counts(postgres_url) == (len(ids), len(ids), len(ids))

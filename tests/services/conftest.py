@@ -169,3 +169,14 @@ def own_redis() -> Iterator[RedisServer]:
     server = RedisServer(free_port())
     yield server
     server.proc.kill()
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """``own_redis`` with every write on disk (AOF, fsync always): a kill loses no profile."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is needed (make services installs it)")
+    durable = ("--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path))
+    server = RedisServer(free_port(), extra=durable)
+    yield server
+    server.proc.kill()

@@ -5,19 +5,32 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
+from fraudops.profile_store.layout import EntityKind
 from models.registry import Registry
 from tests.cli import run_cli
 from tests.services.conftest import PAYMENT, RedisServer, Server, auth
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def day_counts(store: ProfileStore, kind: EntityKind, ids: Iterable[str]) -> dict[str, int]:
+    """Payments counted per entity: the sum of its per-day count buckets."""
+    out = {}
+    for entity in ids:
+        series = store.read_entity(kind, entity).series.get("dn")
+        out[entity] = sum(v for _, v in series.items()) if series is not None else 0
+    return out
 
 
 class Load(threading.Thread):
@@ -47,9 +60,10 @@ class Load(threading.Thread):
 
 
 def test_redis_down_then_hung_then_back(
-    scoring_env: dict[str, str], keys: dict[str, str], own_redis: RedisServer,
+    scoring_env: dict[str, str], keys: dict[str, str], durable_redis: RedisServer,
     store_config: StoreConfig, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
+    own_redis = durable_redis  # killed below: what it counted before survives, as in production
     env = {**scoring_env, "REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0",
            "FRAUDOPS_SCORING_REDIS_BUDGET_MS": "50"}  # fmt: skip
     server = Server(env)
@@ -82,11 +96,18 @@ def test_redis_down_then_hung_then_back(
     degraded = [b for _, b, _ in load.results if b["degraded"]]
     assert degraded and all(b["decision"] != "decline" for b in degraded)
 
-    # the degraded payments were counted in the profiles once Redis was back (replay)
+    # the degraded payments were counted in the profiles once Redis was back (replay): each
+    # customer's and the terminal's day counts equal the payments answered, degraded or not
     client = redis.Redis(port=own_redis.port)
-    cfg = StoreConfig(prefix=store_config.prefix)
-    assert wait_until(lambda: all(client.exists(f"{cfg.prefix}:r:{b['transaction_id']}")
+    store = ProfileStore(client, StoreConfig(prefix=store_config.prefix))
+    assert wait_until(lambda: all(client.exists(f"{store_config.prefix}:r:{b['transaction_id']}")
                                   for b in degraded))  # fmt: skip
+    answered = Counter(f"out-c{int(b['transaction_id'].split('-')[1]) % 20}"
+                       for _, b, _ in load.results)  # fmt: skip
+    assert wait_until(lambda: day_counts(store, "customer", answered) == dict(answered)), (
+        day_counts(store, "customer", answered), dict(answered))  # fmt: skip
+    terminal = day_counts(store, "terminal", {PAYMENT["terminal_id"]: 0})
+    assert terminal == {PAYMENT["terminal_id"]: len(load.results)}, terminal
     # ... and a retry of a degraded payment gets the same (degraded) answer
     first = degraded[0]
     n = int(first["transaction_id"].split("-")[1])
