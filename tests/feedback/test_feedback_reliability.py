@@ -139,7 +139,7 @@ def test_database_restart_mid_stream_loses_no_label(
         out = server.stop()
     print("statuses during the restart:", dict(seen), "fault:", fault)
     # the fault hit mid-stream: labels were stored before it began and sent after it ended
-    assert 0 < int(fault["began"]) and int(fault["ended"]) < len(ids), fault
+    assert int(fault["began"]) > 0 and int(fault["ended"]) < len(ids), fault
     assert set(seen) <= {200, 201, 503}, (seen, out[-3000:])
     assert seen[201] == len(ids), seen  # each label created exactly once
     assert counts(postgres_url) == (len(ids), len(ids), len(ids))
