@@ -55,6 +55,7 @@ KNOWN_METRICS = {
     "fraudops_feedback_scoring_log_backlog",
     "fraudops_feedback_profile_labels_pending",
     "fraudops_feedback_background_errors_total",
+    "fraudops_stream_groups_recreated_total",
     "up",
 }
 
@@ -185,6 +186,7 @@ def test_every_alert_is_labelled_and_described() -> None:
         "ScoringLogBacklog",
         "ProfileLabelsPending",
         "FeedbackBackgroundWorkFailing",
+        "StreamGroupRecreated",
         "ServiceDown",
     }
     for name, rule in alerts.items():
