@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EXTRAS ?= dev,pipelines,train,scoring,feedback,alerts,demo,mlflow
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup test test-fast lint format bench benchmark-handbook demo services clean
+.PHONY: setup test test-cluster test-fast lint format bench benchmark-handbook demo services clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ services:  ## make sure Redis and PostgreSQL answer (starts them if installed an
 
 test: setup services
 	$(PY) -m pytest -q
+
+test-cluster: setup services  ## the tests against a local Redis Cluster (scripts/redis_cluster.sh)
+	$(PY) -m pytest -q -m cluster
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not integration and not slow"

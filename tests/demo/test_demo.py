@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from models.registry import Registry
+from tests.alerts.receivers import WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -20,6 +22,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
     work = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    # the alerts also go to a webhook whose URL is a credential, as a Slack one is: never logged
+    webhook_secret = "T0FRAUD/B0OPS/" + secrets.token_hex(12)
+    webhook = WebhookReceiver()
+    env["FRAUDOPS_ALERTS_WEBHOOK_URL"] = f"{webhook.url}/services/{webhook_secret}"
     r = subprocess.run(
         [
             sys.executable,
@@ -42,6 +48,7 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
         timeout=900,
         env=env,
     )
+    webhook.close()
     assert r.returncode == 0, r.stderr[-4000:]
     s = json.loads((work / "summary.json").read_text())
     assert s["transactions"] > 500 and s["errors"] == 0
@@ -55,6 +62,7 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
         s["models"]["candidate"] if s["models"]["outcome"] == "promoted" else s["models"]["first"]
     )
     assert Path(s["report"]).exists()
+    assert webhook.calls > 0  # the alerts reached the webhook: its URL was in use
     assert "payments replayed" in r.stdout and "frauds caught" in r.stdout
     # logs carry ids, never secrets or credentials: scan every log of the run
     logs = "\n".join([r.stderr, *(p.read_text(errors="replace") for p in work.glob("*.log"))])
@@ -65,6 +73,8 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
         "an Authorization header": r"(?i)authorization:|bearer [a-z0-9]",
         "a password or its hash": r"(?i)password|pbkdf2_sha256\$",
         "an e-mail address": r"[\w.+-]+@[\w-]+\.[\w.]+",
+        "the webhook URL's secret": re.escape(webhook_secret.rsplit("/", 1)[1]),
+        "the webhook URL's path": re.escape("/hook/services"),
     }.items():
         found = re.search(pattern, logs)
         assert found is None, f"{what} in the logs: {found.group(0) if found else ''}"

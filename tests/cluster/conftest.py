@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.local import LocalCluster
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A fresh 3-master/3-replica cluster of the test's own (it may kill nodes)."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.fail("a Redis Cluster needs redis-server and redis-cli (make services)")
+    cluster = LocalCluster()
+    yield cluster
+    cluster.stop()
