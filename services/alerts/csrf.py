@@ -13,16 +13,28 @@ port on the host, a sibling host such as Grafana); three checks close that, in t
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import HTTPException, Request
 from markupsafe import Markup, escape
 
+from services.alerts.metrics import ERRORS
+
 FIELD = "csrf_token"
 SESSION_KEY = "csrf"
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 20  # the console's forms have at most 3
+log = logging.getLogger("fraudops.alerts.csrf")
+
+
+def _refused(status: int, check: str, detail: str) -> HTTPException:
+    """Counted in fraudops_alerts_errors_total{kind="csrf"} and logged by check (never the
+    headers' values: a Referer may carry anything)."""
+    ERRORS.labels("csrf").inc()
+    log.warning("console POST refused: %s", check)
+    return HTTPException(status, f"refused: {detail}")
 
 
 def origin_of(url: str) -> str | None:
@@ -65,12 +77,13 @@ def _check_origin(request: Request) -> None:
     if sent is None:
         referer = request.headers.get("referer")
         if referer is None:
-            raise HTTPException(403, "refused: a console POST needs an Origin or Referer header")
+            raise _refused(403, "origin", "a console POST needs an Origin or Referer header")
         sent, what = origin_of(referer) or referer, "Referer"
     if sent.strip().lower() != expected:
-        raise HTTPException(
+        raise _refused(
             403,
-            f"refused: {what} {sent[:100]!r} is not the console's origin {expected!r} "
+            "origin",
+            f"{what} {sent[:100]!r} is not the console's origin {expected!r} "
             "(FRAUDOPS_ALERTS_PUBLIC_URL)",
         )
 
@@ -78,7 +91,7 @@ def _check_origin(request: Request) -> None:
 def _check_type(request: Request) -> None:
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != FORM_TYPE:
-        raise HTTPException(415, f"refused: a console form must be sent as {FORM_TYPE}")
+        raise _refused(415, "content type", f"a console form must be sent as {FORM_TYPE}")
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -90,16 +103,15 @@ async def form(request: Request) -> dict[str, str]:
     try:
         fields = parse_qs(body, max_num_fields=MAX_FIELDS)
     except ValueError:
-        raise HTTPException(
-            413, f"refused: a console form has at most {MAX_FIELDS} fields"
-        ) from None
+        ERRORS.labels("invalid").inc()
+        raise HTTPException(413, f"a console form has at most {MAX_FIELDS} fields") from None
     out = {k: v[0] for k, v in fields.items()}
     expected = request.session.get(SESSION_KEY) if "session" in request.scope else None
     sent = out.pop(FIELD, "")
     if not isinstance(expected, str) or not expected:
-        raise HTTPException(403, "refused: this session has no CSRF token (reload the page)")
+        raise _refused(403, "token", "this session has no CSRF token (reload the page)")
     if not sent:
-        raise HTTPException(403, f"refused: the form has no {FIELD} (reload the page)")
+        raise _refused(403, "token", f"the form has no {FIELD} (reload the page)")
     if not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise HTTPException(403, f"refused: the form's {FIELD} is wrong (reload the page)")
+        raise _refused(403, "token", f"the form's {FIELD} is wrong (reload the page)")
     return out

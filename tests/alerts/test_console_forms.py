@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from fraudops.profile_store.commands import StoreConfig
 from services.alerts.analysts import hash_password
@@ -56,6 +57,10 @@ def add_alert(c: TestClient, tx: str) -> int:
 def status_of(c: TestClient, alert_id: int) -> str:
     with c.app.api.state.sessions() as s:  # type: ignore[attr-defined]
         return str(s.get(Alert, alert_id).status)
+
+
+def refusals() -> float:
+    return REGISTRY.get_sample_value("fraudops_alerts_errors_total", {"kind": "csrf"}) or 0.0
 
 
 def log_in(c: TestClient) -> None:
@@ -107,6 +112,7 @@ def test_label_is_refused_without_token_origin_or_form_type(console: TestClient)
         return r.status_code, detail
 
     good = f"label=fraud&csrf_token={token}"
+    counted = refusals()
     refused = [
         (post("label=fraud", ok), (403, "refused: the form has no csrf_token (reload the page)")),
         (post("label=fraud&csrf_token=forged", ok),
@@ -130,6 +136,7 @@ def test_label_is_refused_without_token_origin_or_form_type(console: TestClient)
          (415, "refused: a console form must be sent as application/x-www-form-urlencoded")),
     ]  # fmt: skip
     assert [got for got, _ in refused] == [want for _, want in refused]
+    assert refusals() == counted + len(refused)
     assert status_of(console, alert_id) == "open"
     # the console's own form passes every check (no feedback key here: nothing is stored)
     referer = {"Content-Type": f"{FORM}; charset=utf-8", "Referer": f"{ORIGIN}/console/alerts/1"}
@@ -150,7 +157,7 @@ def test_a_form_with_too_many_fields_is_413_not_500(console: TestClient) -> None
     padding = "".join(f"&x{i}=1" for i in range(30))
     r = console.post(url, content=f"label=fraud&csrf_token={token}{padding}", headers=headers)
     assert (r.status_code, r.json()["detail"]) == (
-        413, "refused: a console form has at most 20 fields"
+        413, "a console form has at most 20 fields"
     )  # fmt: skip
     assert status_of(console, alert_id) == "open"
 
@@ -169,3 +176,21 @@ def test_alert_ids_beyond_the_integer_range_are_404(
             assert r.status_code == 404 and "No such alert." in r.text
         assert c.get(f"/console/alerts/{2**63 - 1}").status_code == 404  # in range, no such id
         assert c.get(f"/console/alerts/{alert_id}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("http://127.0.0.1:8002/", "http://127.0.0.1:8002"),
+        ("https://Console.Bank.example:443/fraud/", "https://console.bank.example"),
+        ("http://console:80", "http://console"),
+        ("http://[::1]:8002/console", "http://[::1]:8002"),
+        ("console.bank.example", None),
+        ("ftp://console", None),
+        ("http://console:99999", None),
+    ],
+)
+def test_the_console_origin_is_what_browsers_send(url: str, origin: str | None) -> None:
+    from services.alerts.csrf import origin_of
+
+    assert origin_of(url) == origin

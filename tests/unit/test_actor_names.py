@@ -5,6 +5,7 @@ creation with a message that says why."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sys
@@ -14,6 +15,7 @@ import pytest
 from fastapi import HTTPException
 
 from fraudops.cli import main
+from services.alerts import analysts as analysts_module
 from services.alerts.analysts import Analysts
 from services.common.actors import RULE, to_header
 from services.common.auth import KeyRing, new_key
@@ -21,6 +23,13 @@ from services.feedback.policy import LabelPolicy
 
 ACCEPTED = ["ana", "josé", "zoë.müller@bank.example", "Oneil", "анна", "李娜", "a-b_c"]
 REFUSED = ["ana lopez", " ana", "ana\n", "x" * 65, "ana/../b", "ana%20b", "a:b", "a\u200bb"]
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PBKDF2 at 1,000 iterations: the names are under test here, not the hash's cost."""
+    fast = functools.partial(analysts_module.hash_password, iterations=1000)
+    monkeypatch.setattr(analysts_module, "hash_password", fast)
 
 
 def keys_analyst(name: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
