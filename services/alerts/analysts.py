@@ -8,6 +8,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import unicodedata
+
+from services.common import actors
 
 ITERATIONS = 310_000
 
@@ -50,15 +53,17 @@ class Analysts:
         out = {}
         for i, e in enumerate(entries):
             try:
-                out[str(e["username"])] = str(e["password_hash"])
+                username, password_hash = str(e["username"]), str(e["password_hash"])
             except (KeyError, TypeError):
                 raise ValueError(f"analyst entry {i}: needs username and password_hash") from None
+            # refused here, at start-up, rather than by the feedback service at the first label
+            out[actors.check_name(username, f"analyst entry {i}: username")] = password_hash
         return cls(out)
 
     def __len__(self) -> int:
         return len(self._hashes)
 
     def check(self, username: str, password: str) -> bool:
-        encoded = self._hashes.get(username)
+        encoded = self._hashes.get(unicodedata.normalize("NFC", username))
         ok = verify_password(password, encoded or self._dummy)
         return ok and encoded is not None

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.sessions import SessionMiddleware
 
 from fraudops.settings import CoreSettings, secret
-from services.alerts import console
+from services.alerts import console, csrf
 from services.alerts.analysts import Analysts
 from services.alerts.channels import Message, channels_from
 from services.alerts.consumer import AlertConsumer
@@ -131,6 +131,13 @@ def create_app(
     app.state.feedback_url = settings.feedback_url.rstrip("/")
     app.state.feedback_key = secret(settings.feedback_api_key)
     if settings.session_secret is not None:
+        # the console's forms are accepted from this origin only (services/alerts/csrf.py)
+        app.state.console_origin = csrf.origin_of(settings.public_url)
+        if app.state.console_origin is None:
+            raise ValueError(
+                f"FRAUDOPS_ALERTS_PUBLIC_URL {settings.public_url!r}: an http(s) URL is needed "
+                "(the console accepts forms from its origin only)"
+            )
         app.add_middleware(
             SessionMiddleware,
             secret_key=settings.session_secret.get_secret_value(),

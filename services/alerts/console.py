@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 from fastapi import APIRouter, Request
@@ -17,11 +16,13 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from fraudops.features import FEATURE_NAMES
-from services.alerts import charts
-from services.alerts.db import Alert
+from services.alerts import charts, csrf
+from services.alerts.db import Alert, get_alert
 from services.alerts.metrics import LABELS
+from services.common import actors
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+templates.env.globals["csrf_field"] = csrf.field  # {{ csrf_field(request) }} in every form
 router = APIRouter(prefix="/console", include_in_schema=False)
 QUEUE_LIMIT = 500
 
@@ -35,11 +36,6 @@ def _login_redirect() -> RedirectResponse:
     return RedirectResponse("/console/login", status_code=303)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, max_num_fields=10).items()}
-
-
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
     return templates.TemplateResponse(request, "login.html", {"user": None, "error": None})
@@ -47,7 +43,7 @@ async def login_page(request: Request) -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
-    form = await _form(request)
+    form = await csrf.form(request)
     analysts = request.app.state.analysts
     ok = await run_in_threadpool(analysts.check, form.get("username", ""), form.get("password", ""))
     if not ok:
@@ -105,7 +101,7 @@ def _alert_page(request: Request, alert_id: int, message: str | None, ok: bool) 
     if not user:
         return _login_redirect()
     with request.app.state.sessions() as s:
-        a = s.get(Alert, alert_id)
+        a = get_alert(s, alert_id)
     if a is None:
         return HTMLResponse("<p>No such alert.</p>", status_code=404)
     return templates.TemplateResponse(
@@ -130,7 +126,7 @@ def alert_page(request: Request, alert_id: int) -> Response:
 def _post_label(request: Request, alert_id: int, label: str, user: str) -> tuple[str, bool]:
     state = request.app.state
     with state.sessions() as s:
-        a = s.get(Alert, alert_id)
+        a = get_alert(s, alert_id)
         if a is None:
             return "No such alert.", False
         tx = a.transaction_id
@@ -140,7 +136,10 @@ def _post_label(request: Request, alert_id: int, label: str, user: str) -> tuple
         r = state.http.post(
             f"{state.feedback_url}/v1/feedback",
             json={"transaction_id": tx, "label": label, "source": "analyst"},
-            headers={"Authorization": f"Bearer {state.feedback_key}", "X-Fraudops-Actor": user},
+            headers={
+                "Authorization": f"Bearer {state.feedback_key}",
+                "X-Fraudops-Actor": actors.to_header(user),
+            },
         )
     except httpx.HTTPError as exc:
         return f"The feedback service is unreachable ({type(exc).__name__}); nothing stored.", False
@@ -164,7 +163,7 @@ async def label(request: Request, alert_id: int) -> Response:
     user = _user(request)
     if not user:
         return _login_redirect()
-    value = (await _form(request)).get("label")
+    value = (await csrf.form(request)).get("label")
     if value not in ("fraud", "legit"):
         return HTMLResponse("<p>label must be fraud or legit</p>", status_code=422)
     message, ok = await run_in_threadpool(_post_label, request, alert_id, value, user)

@@ -27,6 +27,9 @@ from services.common import db
 ID = String(128)
 BIGID = BigInteger().with_variant(Integer, "sqlite")
 VERSION_TABLE = "alembic_version_alerts"
+# BIGID's range on both databases (PostgreSQL BIGINT, SQLite INTEGER): an id outside it is no
+# alert, and asking the database would fail (PostgreSQL: out of range; SQLite: OverflowError)
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
 
 
 class Base(DeclarativeBase):
@@ -70,6 +73,11 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(db.UtcDateTime)
+
+
+def get_alert(session: Session, alert_id: int) -> Alert | None:
+    """The alert, or None when there is none (an id beyond the column's range included)."""
+    return session.get(Alert, alert_id) if ID_MIN <= alert_id <= ID_MAX else None
 
 
 def upgrade(engine: Engine) -> None:

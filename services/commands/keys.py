@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     h = sub.add_parser("hash", help="the configured form (sha256) of an existing key (stdin)")
     h.set_defaults(stdin=True)
     a = sub.add_parser("analyst", help="a console login: the password from stdin, the entry out")
-    a.add_argument("--username", required=True)
+    a.add_argument("--username", required=True, help="letters (any alphabet), digits, ._@-")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,14 +24,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.action == "analyst":
         from services.alerts.analysts import hash_password
+        from services.common.actors import check_name
 
+        try:
+            username = check_name(args.username, "the username")
+        except ValueError as exc:
+            print(f"fraudops keys analyst: {exc}", file=sys.stderr)
+            return 2
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 12:
             print(
                 "fraudops keys analyst: the password needs at least 12 characters", file=sys.stderr
             )
             return 2
-        print(json.dumps({"username": args.username, "password_hash": hash_password(password)}))
+        print(json.dumps({"username": username, "password_hash": hash_password(password)}))
         return 0
     if args.action == "hash":
         print(hash_key(sys.stdin.readline().strip()))

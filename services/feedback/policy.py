@@ -5,18 +5,17 @@ for. Kept apart from the routes so the rule reads in one place."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import HTTPException
 
+from services.common import actors
 from services.common.auth import ApiKey, KeyRing, bearer_token
 from services.feedback import tokens
 from services.feedback.metrics import ERRORS
 
-ACTOR = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 ON_BEHALF = "label:on-behalf"
 
 
@@ -36,13 +35,17 @@ class LabelPolicy:
 
     def labeller(self, source: str, authorization: str | None, on_behalf: str | None) -> Caller:
         """The caller of a label from ``source``. A key with the scope ``label:on-behalf`` (the
-        console) names the analyst it acts for: actor "key:analyst"."""
+        console) names the analyst it acts for (percent-encoded UTF-8, the rule of
+        ``services.common.actors``): actor "key:analyst"."""
         if source != "in_app":
             key = self.keys.authorize(authorization, f"label:{source}")
             if on_behalf and ON_BEHALF in key.scopes:
-                if not ACTOR.fullmatch(on_behalf):
-                    raise HTTPException(422, "X-Fraudops-Actor: 1-64 letters, digits, ._@-")
-                return Caller(f"{key.name}:{on_behalf}", None)
+                analyst = actors.from_header(on_behalf)
+                if analyst is None:
+                    raise HTTPException(
+                        422, f"X-Fraudops-Actor: percent-encoded UTF-8, {actors.RULE}"
+                    )
+                return Caller(f"{key.name}:{analyst}", None)
             return Caller(key.name, None)
         return self._card_holder(authorization)
 

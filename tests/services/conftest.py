@@ -92,9 +92,9 @@ class Server:
 
     def __init__(
         self, env: dict[str, str], workers: int = 1, service: str = "scoring",
-        args: tuple[str, ...] = (),
+        args: tuple[str, ...] = (), port: int | None = None,
     ) -> None:  # fmt: skip
-        self.port = free_port()
+        self.port = port or free_port()  # given: a URL the service must know of itself
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: str | None = None
         self.proc = subprocess.Popen(
