@@ -22,6 +22,7 @@ from services.alerts.channels import Channel, Message, attempt, backoff, one_lin
 from services.alerts.db import Alert, Delivery, Outbox
 from services.alerts.metrics import DEAD, DELIVERIES, PENDING
 from services.alerts.settings import AlertsSettings
+from services.common.db import utcnow
 from services.common.worker import Worker
 
 log = logging.getLogger("fraudops.alerts")
@@ -90,11 +91,11 @@ class Notifier:
             select(Delivery.channel, Delivery.status).where(Delivery.alert_key == message.key)
         )
         have = {channel: status for channel, status in rows}
-        now, payload = self.clock(), encode_message(message)
+        at, payload = self.clock(), encode_message(message)
         for ch in self.channels:
             if ch.name not in have:
                 s.add(Delivery(alert_key=message.key, alert_id=alert_id, channel=ch.name,
-                               status="pending", attempts=0, at=now, next_at=now,
+                               status="pending", attempts=0, at=at, next_at=utcnow(),
                                payload=payload))  # fmt: skip
                 have[ch.name] = "pending"
         return {ch.name: have[ch.name] for ch in self.channels}
@@ -146,7 +147,7 @@ class Notifier:
         attempts counted, on the condition that nobody else did that first (attempts as a
         version), so two processes never work on one delivery at once."""
         while True:
-            now = self.clock()
+            now = utcnow()  # the queue runs on the wall clock, whatever the alerts' clock
             with self.sessions.begin() as s:
                 row = s.execute(
                     select(Delivery.id, Delivery.alert_key, Delivery.attempts, Delivery.payload)
@@ -180,7 +181,7 @@ class Notifier:
         values: dict[str, Any] = {"error": None if error is None else one_line(error)}
         if error is not None and retry and attempts < self.s.max_attempts:
             status = "pending"  # tried again after the backoff; other deliveries meanwhile
-            values["next_at"] = now + timedelta(
+            values["next_at"] = utcnow() + timedelta(
                 seconds=backoff(attempts, self.s.backoff_s, self.s.backoff_max_s)
             )
         else:

@@ -5,6 +5,7 @@ outbox with its delivery's record and reaches the Redis stream, once, after Redi
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,10 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudops.profile_store.commands import StoreConfig
-from services.alerts.db import Delivery, Outbox
+from services.alerts.channels import Message, Webhook
+from services.alerts.db import Delivery, Outbox, upgrade
 from services.alerts.metrics import OUTBOX
+from services.alerts.notify import Notifier
 from services.alerts.outbox import dead_letter_key
-from services.common.db import utcnow
+from services.alerts.settings import AlertsSettings
+from services.common.db import make_engine, session_factory, utcnow
 from tests.alerts.conftest import alerts_client, alerts_env, email_env, log_decision
 from tests.alerts.receivers import SmtpReceiver, WebhookReceiver
 from tests.services.conftest import free_port
@@ -155,3 +159,28 @@ def test_a_dead_letter_waits_in_the_outbox_while_redis_is_away(
 def _outbox_empty(sessions: sessionmaker[Session]) -> bool:
     with sessions() as s:
         return not s.scalars(select(Outbox)).all()
+
+
+def test_two_processes_share_a_channel_queue_and_send_nothing_twice(
+    database_url: str, webhook: WebhookReceiver
+) -> None:
+    """Two notifiers on one database (as two processes): each delivery leased by one of them."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    s = AlertsSettings(backoff_s=0.01)
+    a, b = (Notifier([Webhook(webhook.url, 2.0)], sessions, s, utcnow) for _ in range(2))
+    keys = {f"am:share-{i}" for i in range(40)}
+    for key in keys:
+        assert a.send(Message(key, "title", ("line",), "ticket")) == {"webhook": "pending"}
+    log = logging.getLogger("test")
+    a.start(log)
+    b.start(log)
+    try:
+        assert wait_until(lambda: _statuses(sessions) == {"sent"}, timeout=20)
+    finally:
+        a.stop()
+        b.stop()
+        engine.dispose()
+    assert dict(webhook.delivered) == dict.fromkeys(keys, 1)
+    assert webhook.calls == 40
