@@ -1,5 +1,6 @@
-"""FastAPI app of the alerts service: the scoring-log consumer (a background thread), the
-Alertmanager receiver and the console. The lifespan owns the database, Redis and the channels."""
+"""FastAPI app of the alerts service: the scoring-log consumer, one delivery worker per channel and
+the dead-letter outbox publisher (background threads), the Alertmanager receiver and the console.
+The lifespan owns the database, Redis, the channels and those threads."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from services.alerts.consumer import AlertConsumer
 from services.alerts.db import upgrade
 from services.alerts.metrics import ERRORS, OPERATIONAL
 from services.alerts.notify import Notifier
+from services.alerts.outbox import OutboxPublisher
 from services.alerts.settings import AlertsSettings
 from services.common.app import service_app
 from services.common.auth import ApiKey, KeyRing, require
@@ -86,7 +88,10 @@ def create_app(
         sessions = session_factory(engine)
         client = redis.Redis.from_url(core.redis_url, socket_timeout=10, socket_connect_timeout=2)
         channels = channels_from(settings)
-        notifier = Notifier(channels, sessions, client, core.key_prefix, settings, clock)
+        notifier = Notifier(channels, sessions, settings, clock)
+        publisher = OutboxPublisher(client, sessions, core.key_prefix, settings)
+        outbox = Worker("alerts-outbox", publisher.publish, settings.delivery_poll_s, log)
+        notifier.on_dead = outbox.poke
         consumer = AlertConsumer(
             client,
             core.key_prefix,
@@ -111,11 +116,15 @@ def create_app(
                 "no channel configured (webhook_url, smtp_host + email_to): alerts are "
                 "stored for the console only"
             )
+        outbox.start()
+        notifier.start(log)
         loop.start()
         try:
             yield
         finally:
             loop.stop()
+            notifier.stop()
+            outbox.stop()
             app.state.http.close()
             client.close()
             engine.dispose()
@@ -153,9 +162,11 @@ def create_app(
     @app.post("/v1/alertmanager", responses={401: {}, 403: {}, 422: {}, 503: {}})
     def alertmanager(payload: AmWebhook, request: Request, _key: AlertmanagerKey) -> JSONResponse:
         """Operational alerts from Alertmanager, routed to the same channels (each firing or
-        resolution of an alert is delivered once per channel). Each alert on its own: one that
-        fails (its store away) does not keep the others from their channels; the answer is then
-        503, and Alertmanager's retry sends only what was not delivered or dead-lettered."""
+        resolution of an alert is delivered once per channel). Answered once every alert's
+        deliveries are durably queued (200, each channel's status: pending, sent or dead); the
+        channels' workers deliver them. Each alert on its own: one that cannot be queued (the
+        database away) makes the answer 503, and Alertmanager's retry queues only what was not
+        queued before."""
         notifier: Notifier = request.app.state.notifier
         out: dict[str, dict[str, str]] = {}
         failed = False

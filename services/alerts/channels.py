@@ -1,4 +1,5 @@
-"""Delivery channels: a Slack-compatible webhook and email over SMTP, with retries and backoff.
+"""Delivery channels: a Slack-compatible webhook and email over SMTP; one attempt at a time (the
+per-channel workers of ``notify`` retry with backoff).
 
 A message carries a stable id (``Idempotency-Key`` header, email ``Message-ID``) so a receiver can
 drop the rare repeat that at-least-once delivery allows (a process killed between the delivery
@@ -223,10 +224,28 @@ class Email(Channel):
 def channels_from(s: AlertsSettings) -> list[Channel]:
     out: list[Channel] = []
     if s.webhook_url:
-        out.append(Webhook(s.webhook_url.get_secret_value()))
+        out.append(Webhook(s.webhook_url.get_secret_value(), s.webhook_timeout_s))
     if s.smtp_host and s.email_to:
         out.append(Email(s))
     return out
+
+
+def attempt(channel: Channel, message: Message) -> tuple[str | None, bool]:
+    """One attempt: (None, _) when delivered, else (redacted error, worth retrying). Never raises:
+    a DeliveryError is worth retrying; any other error (a message the channel cannot carry, a
+    bug) is not, so the message ends in the dead letter at once and the channel goes on."""
+    try:
+        channel.send(message)
+        return None, False
+    except DeliveryError as exc:
+        return channel.redact(str(exc)), True
+    except Exception as exc:
+        return channel.redact(f"{channel.name}: {type(exc).__name__}: {exc}"), False
+
+
+def backoff(attempts: int, backoff_s: float, backoff_max_s: float) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: doubling, capped."""
+    return float(min(backoff_max_s, backoff_s * 2 ** (attempts - 1)))
 
 
 def deliver(
@@ -237,19 +256,15 @@ def deliver(
     backoff_max_s: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[bool, int, str | None]:
-    """(delivered, attempts made, last error): retries a DeliveryError with exponential backoff.
-    Never raises: any other error (a message the channel cannot carry, a bug) is not retried,
-    its error is returned at once, so the message ends in the dead letter and the next message
-    and channel are still tried. Errors are redacted by the channel."""
+    """(delivered, attempts made, last error), retrying in place with backoff: for a one-off
+    notice (retraining); alerts go through the per-channel queue instead. Never raises."""
     error = None
-    for attempt in range(1, attempts + 1):
-        try:
-            channel.send(message)
-            return True, attempt, None
-        except DeliveryError as exc:
-            error = channel.redact(str(exc))
-            if attempt < attempts:
-                sleep(min(backoff_max_s, backoff_s * 2 ** (attempt - 1)))
-        except Exception as exc:
-            return False, attempt, channel.redact(f"{channel.name}: {type(exc).__name__}: {exc}")
+    for n in range(1, attempts + 1):
+        error, retry = attempt(channel, message)
+        if error is None:
+            return True, n, None
+        if not retry:
+            return False, n, error
+        if n < attempts:
+            sleep(backoff(n, backoff_s, backoff_max_s))
     return False, attempts, error

@@ -1,5 +1,6 @@
 """Review/decline decisions from the scoring log -> alerts (rules, bursts, per-customer dedup) ->
-channels. Acknowledged only after the alerts are stored and delivered (or dead-lettered)."""
+channels. An alert and its deliveries (pending, one per channel) are stored in one transaction,
+and an entry is acknowledged only after that: the per-channel workers of ``notify`` deliver."""
 
 from __future__ import annotations
 
@@ -70,8 +71,8 @@ class AlertConsumer(StreamConsumer):
             if alert is None:
                 continue
             raised += 1
-            if alert.grouped_with is None:
-                self.notifier.send(alert_message(alert, self.console_url), alert.id)
+        if raised:
+            self.notifier.wake()
         with contextlib.suppress(redis.RedisError):
             LAG.set(self.lag())
         return raised
@@ -91,7 +92,11 @@ class AlertConsumer(StreamConsumer):
                 existing = s.scalar(
                     select(Alert).where(Alert.transaction_id == d["transaction_id"])
                 )
-                if existing is not None:
+                if existing is not None:  # its deliveries too; a channel added since: queued
+                    if existing.grouped_with is None:
+                        self.notifier.queue(
+                            s, alert_message(existing, self.console_url), existing.id
+                        )
                     return existing
                 burst_since = ts - timedelta(seconds=self.s.burst_window_s)
                 verdict = judge(
@@ -139,6 +144,9 @@ class AlertConsumer(StreamConsumer):
                     status="open",
                 )
                 s.add(alert)
+                if first is None:
+                    s.flush()  # its id, for the console link
+                    self.notifier.queue(s, alert_message(alert, self.console_url), alert.id)
         except IntegrityError:  # another consumer stored it first
             with self.sessions() as s:
                 return s.scalar(select(Alert).where(Alert.transaction_id == d["transaction_id"]))

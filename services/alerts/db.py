@@ -1,5 +1,6 @@
-"""The alerts service's tables: the alert queue the console shows, and one row per delivery to a
-channel (what makes a restarted consumer skip what it already sent)."""
+"""The alerts service's tables: the alert queue the console shows, one row per delivery to a
+channel (the per-channel work queue while pending, and what makes a restarted consumer skip what
+it already queued) and the dead-letter outbox (dead letters waiting for Redis)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Float,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -63,16 +65,34 @@ class Alert(Base):
 
 class Delivery(Base):
     __tablename__ = "alert_deliveries"
-    __table_args__ = (UniqueConstraint("alert_key", "channel"),)
+    __table_args__ = (
+        UniqueConstraint("alert_key", "channel"),
+        Index("ix_alert_deliveries_due", "channel", "status", "next_at"),
+    )
 
     id: Mapped[int] = mapped_column(BIGID, primary_key=True, autoincrement=True)
     alert_key: Mapped[str] = mapped_column(String(200))  # "tx:<id>" or "am:<fingerprint>:<status>"
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
     channel: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(8))  # sent | dead
-    attempts: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8))  # pending | sent | dead
+    attempts: Mapped[int] = mapped_column(Integer)  # made so far (one more each claim)
     error: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(db.UtcDateTime)
+    at: Mapped[datetime] = mapped_column(db.UtcDateTime)  # queued, then delivered or given up
+    # pending only: when it may next be tried (a claim moves it a lease ahead) and the message
+    next_at: Mapped[datetime | None] = mapped_column(db.UtcDateTime)
+    payload: Mapped[str | None] = mapped_column(Text)  # JSON, ASCII; dropped once done
+
+
+class Outbox(Base):
+    """A dead letter written with its delivery's final record, published to Redis later."""
+
+    __tablename__ = "alert_outbox"
+
+    id: Mapped[int] = mapped_column(BIGID, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)  # the publish's dedup id
+    alert_key: Mapped[str] = mapped_column(String(200), index=True)
+    fields: Mapped[str] = mapped_column(Text)  # JSON: the stream entry's fields
+    created_at: Mapped[datetime] = mapped_column(db.UtcDateTime)
 
 
 def get_alert(session: Session, alert_id: int) -> Alert | None:
@@ -85,10 +105,10 @@ def upgrade(engine: Engine) -> None:
 
 
 def delete_customer_alerts(session: Session, customer_id: str) -> dict[str, int]:
-    """A customer's alerts and their delivery records (erasure)."""
+    """A customer's alerts, their delivery records and unpublished dead letters (erasure)."""
     alerts = list(session.execute(select(Alert.id, Alert.transaction_id)
                                   .where(Alert.customer_id == customer_id)))  # fmt: skip
-    counts = {"alerts": 0, "deliveries": 0}
+    counts = {"alerts": 0, "deliveries": 0, "alert_dead_letters": 0}
     for i in range(0, len(alerts), 500):
         chunk = alerts[i : i + 500]
         ids, keys = [a[0] for a in chunk], [f"tx:{a[1]}" for a in chunk]
@@ -96,6 +116,8 @@ def delete_customer_alerts(session: Session, customer_id: str) -> dict[str, int]
             delete(Delivery).where(Delivery.alert_id.in_(ids) | Delivery.alert_key.in_(keys))
         )
         counts["deliveries"] += int(result.rowcount or 0)
+        result = session.execute(delete(Outbox).where(Outbox.alert_key.in_(keys)))
+        counts["alert_dead_letters"] += int(result.rowcount or 0)
         result = session.execute(delete(Alert).where(Alert.id.in_(ids)))
         counts["alerts"] += int(result.rowcount or 0)
     return counts

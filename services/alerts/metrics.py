@@ -17,3 +17,14 @@ MALFORMED = Counter("fraudops_alerts_malformed_total", "Unreadable scoring-log e
 ERRORS = Counter("fraudops_alerts_errors_total", "Requests answered with an error", ["kind"])
 LAG = Gauge("fraudops_alerts_consumer_lag", "Decisions not yet handled", multiprocess_mode="max")
 LABELS = Counter("fraudops_alerts_console_labels_total", "Labels given in the console", ["label"])
+PENDING = Gauge(
+    "fraudops_alerts_deliveries_pending",
+    "Deliveries queued and not yet sent or given up, by channel",
+    ["channel"],
+    multiprocess_mode="max",
+)
+OUTBOX = Gauge(
+    "fraudops_alerts_outbox_backlog",
+    "Dead letters waiting in the outbox for Redis",
+    multiprocess_mode="max",
+)

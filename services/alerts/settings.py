@@ -3,7 +3,7 @@ hashes and the session secret never live in the repo)."""
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,9 +29,17 @@ class AlertsSettings(BaseSettings):
     smtp_timeout_s: float = Field(default=10.0, gt=0)
     email_from: str = "fraudops-alerts@localhost"
     email_to: list[str] = Field(default_factory=list)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
     backoff_s: float = Field(default=0.5, ge=0)  # doubled per attempt, at most backoff_max_s
     backoff_max_s: float = Field(default=30.0, ge=0)
+    # --- delivery queue: each channel's worker takes its due pending deliveries one by one; a
+    # taken one is leased (a process killed mid-attempt: tried again after the lease)
+    delivery_lease_s: float = Field(default=120.0, gt=0)
+    delivery_poll_s: float = Field(default=1.0, gt=0)  # for work queued by other processes
+    # dead letters wait in the outbox table while Redis is away; a published one's id is kept
+    # this long in Redis so a publish repeated (a crash before the row's delete) adds nothing
+    outbox_dedup_ttl_s: int = Field(default=7 * 86400, ge=60)
 
     # --- stream consumer
     consumer_group: str = "alerts"
@@ -55,3 +63,14 @@ class AlertsSettings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     public_url: str = "http://127.0.0.1:8002"  # where the console is reached (links in alerts)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> AlertsSettings:
+        """A lease shorter than an attempt lets a second worker send the same message."""
+        timeouts = [self.webhook_timeout_s] if self.webhook_url else []
+        timeouts += [self.smtp_timeout_s] if self.smtp_host else []
+        if self.delivery_lease_s <= max(timeouts, default=0):
+            raise ValueError(
+                "delivery_lease_s must exceed the channels' webhook_timeout_s and smtp_timeout_s"
+            )
+        return self

@@ -1,5 +1,6 @@
 """A background thread that repeats a turn of work until stopped; a failing turn (a dependency
-away) is logged and retried after ``pause_s``, never the end of the thread."""
+away) is logged and retried after ``pause_s``, never the end of the thread. ``poke`` starts the
+next turn at once (new work queued in this process) instead of after the pause."""
 
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ class Worker:
     def __init__(self, name: str, turn: Callable[[], object], pause_s: float,
                  log: logging.Logger) -> None:  # fmt: skip
         self.turn, self.pause_s, self.log = turn, pause_s, log
-        self.stopping = threading.Event()
+        self.stopping, self._wake = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def poke(self) -> None:
+        self._wake.set()
+
     def stop(self, timeout_s: float = 15.0) -> None:
         self.stopping.set()
+        self._wake.set()
         self._thread.join(timeout=timeout_s)
 
     def _run(self) -> None:
@@ -30,4 +35,5 @@ class Worker:
             except Exception as exc:
                 self.log.warning("%s: %s: %s", self._thread.name, type(exc).__name__, exc)
                 pause = max(pause, 1.0)  # a dependency away: do not spin
-            self.stopping.wait(pause)
+            self._wake.wait(pause)
+            self._wake.clear()

@@ -36,7 +36,7 @@ from fraudops import datasets
 from fraudops.profile_store.layout import answer_key, dedup_key, entity_key, label_key
 from fraudops.pseudonyms import pseudonym
 from services.alerts.db import delete_customer_alerts
-from services.alerts.notify import dead_letter_key
+from services.alerts.outbox import dead_letter_key
 from services.common import scoring_log
 from services.feedback import store
 from services.feedback.db import Erasure, ScoredTransaction

@@ -18,13 +18,14 @@ from tests.services.conftest import free_port
 class WebhookReceiver:
     """Counts delivered webhook calls by Idempotency-Key. ``fail_first``: answer 503 to that
     many calls; ``drop_at``: hold the Nth call until ``release`` and drop it unanswered (a
-    receiver that died mid-request: not delivered)."""
+    receiver that died mid-request: not delivered); ``hang``: while true, hold every call until
+    ``release`` and drop it unanswered (a webhook that never answers)."""
 
-    def __init__(self, fail_first: int = 0, drop_at: int | None = None) -> None:
+    def __init__(self, fail_first: int = 0, drop_at: int | None = None, hang: bool = False) -> None:
         self.delivered: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
         self.calls = 0
-        self.fail_first, self.drop_at = fail_first, drop_at
+        self.fail_first, self.drop_at, self.hang = fail_first, drop_at, hang
         self.holding, self.release = threading.Event(), threading.Event()
         self.lock = threading.Lock()
         receiver = self
@@ -35,7 +36,7 @@ class WebhookReceiver:
                 with receiver.lock:
                     receiver.calls += 1
                     n = receiver.calls
-                if receiver.drop_at is not None and n == receiver.drop_at:
+                if receiver.hang or (receiver.drop_at is not None and n == receiver.drop_at):
                     receiver.holding.set()
                     receiver.release.wait(60)
                     self.close_connection = True

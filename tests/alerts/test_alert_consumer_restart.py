@@ -33,6 +33,9 @@ def test_killed_consumer_loses_nothing_and_sends_nothing_twice(
         FRAUDOPS_ALERTS_DEDUP_WINDOW_S="600",
         FRAUDOPS_ALERTS_CLAIM_IDLE_MS="0",
         FRAUDOPS_ALERTS_BATCH="5",
+        # the delivery in flight when killed is leased: tried again after the lease
+        FRAUDOPS_ALERTS_WEBHOOK_TIMEOUT_S="1",
+        FRAUDOPS_ALERTS_DELIVERY_LEASE_S="3",
     )
     t0 = 1_790_000_000
     expected = set()

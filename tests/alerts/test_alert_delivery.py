@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from fraudops.profile_store.commands import StoreConfig
 from services.alerts.db import Alert, Delivery
-from services.alerts.notify import dead_letter_key
+from services.alerts.outbox import dead_letter_key
 from tests.alerts.conftest import alerts_client, alerts_env, email_env, log_decision
 from tests.alerts.receivers import SmtpReceiver, WebhookReceiver
 from tests.waiting import wait_until
@@ -87,9 +87,13 @@ def test_decisions_to_webhook_and_email(
         h = {"Authorization": f"Bearer {am_key[0]}"}
         assert client.post("/v1/alertmanager", json=payload).status_code == 401
         r = client.post("/v1/alertmanager", json=payload, headers=h)
-        assert r.status_code == 200, r.text
-        assert client.post("/v1/alertmanager", json=payload, headers=h).status_code == 200
+        assert r.status_code == 200, r.text  # durably queued: the channels' workers deliver
         key = "am:abc123:firing:2026-11-27T10:00:00Z"
+        assert r.json()["delivered"] == {key: {"webhook": "pending", "email": "pending"}}
+        assert wait_until(lambda: webhook.delivered[key] == 1 and len(smtp.messages) == 4)
+        r = client.post("/v1/alertmanager", json=payload, headers=h)
+        assert r.json()["delivered"] == {key: {"webhook": "sent", "email": "sent"}}
+        time.sleep(0.3)
         assert webhook.delivered[key] == 1
         assert sum(m["X-Fraudops-Alert"] == key for m in smtp.messages) == 1
         assert client.post("/v1/alertmanager", json={"alerts": "x"}, headers=h).status_code == 422
@@ -113,6 +117,10 @@ def test_retries_then_dead_letter(
             log_decision(redis_client, store_config.prefix, tx, f"cust-{tx}")
             with alerts_client(env, monkeypatch):
                 assert wait_until(lambda u=url: (flaky if u == flaky.url else down).calls >= 3)
+                if url == down.url:  # the dead letter, through the outbox
+                    assert wait_until(
+                        lambda: redis_client.xlen(dead_letter_key(store_config.prefix)) == 1
+                    )
                 time.sleep(0.5)
         assert flaky.calls == 3 and flaky.delivered["tx:r-1"] == 1  # two 503s, then delivered
         assert down.calls == 4 and not down.delivered  # gave up after max_attempts

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from fraudops.profile_store.commands import StoreConfig
 from services.alerts.channels import Email, Message, Webhook
 from services.alerts.db import Delivery
-from services.alerts.notify import dead_letter_key
+from services.alerts.outbox import dead_letter_key
 from services.alerts.settings import AlertsSettings
 from services.common.db import make_engine, session_factory
 from tests.alerts.conftest import alerts_client, alerts_env, email_env, log_decision
@@ -145,13 +145,6 @@ def test_one_bad_alertmanager_alert_blocks_none_of_the_others(
         **email_env(smtp),
         FRAUDOPS_ALERTS_API_KEYS=am_key[1],
     )
-    with alerts_client(env, monkeypatch) as client:
-        r = client.post(
-            "/v1/alertmanager",
-            content=json.dumps({"version": "4", "status": "firing", "alerts": alerts}),
-            headers={"Authorization": f"Bearer {am_key[0]}", "Content-Type": "application/json"},
-        )
-    assert r.status_code == 200, r.text
     keys = {
         "am:good-1:firing:2026-11-27T10:00:00Z",
         "am:line\\nbreak:firing:2026-11-27T10:00:00Z",
@@ -159,7 +152,17 @@ def test_one_bad_alertmanager_alert_blocks_none_of_the_others(
         "am:nul\\x00byte:firing:2026-11-27T10:00:00Z",
         "am:good-2:firing:2026-11-27T10:00:00Z",
     }
-    assert r.json()["delivered"] == {k: {"webhook": "sent", "email": "sent"} for k in keys}
+    with alerts_client(env, monkeypatch) as client:
+        r = client.post(
+            "/v1/alertmanager",
+            content=json.dumps({"version": "4", "status": "firing", "alerts": alerts}),
+            headers={"Authorization": f"Bearer {am_key[0]}", "Content-Type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["delivered"] == {
+            k: {"webhook": "pending", "email": "pending"} for k in keys
+        }
+        assert wait_until(lambda: {d.status for d in deliveries(database_url)} == {"sent"})
     assert set(webhook.delivered) == keys  # every alert reached both channels
     assert {m["X-Fraudops-Alert"] for m in smtp.messages} == keys
     headers = sorted(smtp.messages[0].keys())
@@ -196,7 +199,14 @@ def test_any_channel_failure_ends_in_the_dead_letter(
     with alerts_client(env, monkeypatch) as client:
         h = {"Authorization": f"Bearer {am_key[0]}"}
         r = client.post("/v1/alertmanager", json=payload, headers=h)
-    assert r.status_code == 200, r.text
+        assert r.status_code == 200, r.text
+        assert wait_until(
+            lambda: (
+                len(redis_client.xrange(dead_letter_key(store_config.prefix))) == 2
+                and len(smtp.messages) == 2
+            )
+        )
+        r = client.post("/v1/alertmanager", json=payload, headers=h)
     assert r.json()["delivered"] == {
         "am:First:firing:": {"webhook": "dead", "email": "sent"},
         "am:Second:firing:": {"webhook": "dead", "email": "sent"},
@@ -255,7 +265,12 @@ def test_the_webhook_url_shows_in_no_log_dead_letter_or_record(
         )
         log_decision(redis_client, p, tx, f"cust-{tx}")
         with alerts_client(env, monkeypatch):
-            assert wait_until(lambda n=n: len(deliveries(database_url)) == n)
+            assert wait_until(
+                lambda n=n: (
+                    len([d for d in deliveries(database_url) if d.status != "pending"]) == n
+                    and (n == 1 or redis_client.exists(dead_letter_key(p)))
+                )
+            )
     assert webhook.delivered["tx:w-1"] == 1
     dead = redis_client.xrange(dead_letter_key(p))
     assert [d[b"key"] for _, d in dead] == [b"tx:w-2"]

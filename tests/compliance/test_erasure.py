@@ -23,7 +23,8 @@ from fraudops.readers import iter_txns
 from fraudops.simulator import SimulationConfig, simulate
 from services.alerts.consumer import AlertConsumer
 from services.alerts.db import upgrade as upgrade_alerts
-from services.alerts.notify import Notifier, dead_letter_key
+from services.alerts.notify import Notifier
+from services.alerts.outbox import dead_letter_key
 from services.alerts.settings import AlertsSettings
 from services.common import scoring_log
 from services.common.db import make_engine, session_factory, utcnow
@@ -117,7 +118,7 @@ def test_erasure_leaves_no_trace_and_later_versions_exclude_the_customer(
     sessions = session_factory(engine)
     ScoringLogIngestor(redis_client, sessions, prefix, "feedback", "t").drain()
     settings = AlertsSettings(dedup_window_s=0)
-    notifier = Notifier([], sessions, redis_client, prefix, settings, utcnow)
+    notifier = Notifier([], sessions, settings, utcnow)
     AlertConsumer(redis_client, prefix, "t", sessions, notifier, settings, utcnow).drain()
     my_live = live[live.customer_id == target].transaction_id.tolist()
     redis_client.xadd(dead_letter_key(prefix), {"key": f"tx:{my_live[0]}", "channel": "email",

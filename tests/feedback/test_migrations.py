@@ -15,7 +15,7 @@ from services.feedback import db as feedback_db
 
 pytestmark = pytest.mark.integration
 FEEDBACK = {"scored_transactions", "label_events", "labels", "erasures"}
-ALERTS = {"alerts", "alert_deliveries"}
+ALERTS = {"alerts", "alert_deliveries", "alert_outbox"}
 
 
 def test_migrated_schema_equals_the_models(database_url: str) -> None:

@@ -1,0 +1,80 @@
+"""Publishing the dead-letter outbox to the Redis stream ``<prefix>:alerts:dead``.
+
+A dead letter is written to the ``alert_outbox`` table in the transaction that records its
+delivery as dead, so it survives Redis being away; this publisher (a worker thread) moves the rows
+to the stream and deletes them. At least once, made exactly once by a dedup key: one Lua script
+sets ``<prefix>:alerts:dead:published:<uid>`` (NX, kept ``OUTBOX_DEDUP_TTL_S``) and adds the entry
+only if that key was new, atomically; a row published but not deleted (the process killed, the
+database away at that moment) is published again later and added nothing. The entry carries the
+row's ``uid`` as its ``outbox_id`` field.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.alerts.db import Outbox
+from services.alerts.metrics import OUTBOX
+from services.alerts.settings import AlertsSettings
+
+_PUBLISH = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+  return 1
+end
+return 0
+"""
+MAXLEN = 100_000
+
+
+def dead_letter_key(prefix: str) -> str:
+    return f"{prefix}:alerts:dead"
+
+
+class OutboxPublisher:
+    def __init__(
+        self,
+        client: redis.Redis,
+        sessions: sessionmaker[Session],
+        prefix: str,
+        settings: AlertsSettings,
+        batch: int = 100,
+    ) -> None:
+        self.sessions, self.batch = sessions, batch
+        self.stream = dead_letter_key(prefix)
+        self.ttl_s = settings.outbox_dedup_ttl_s
+        self._script = client.register_script(_PUBLISH)
+
+    def backlog(self) -> int:
+        with self.sessions() as s:
+            n = int(s.scalar(select(func.count(Outbox.id))) or 0)
+        OUTBOX.set(n)
+        return n
+
+    def publish(self) -> int:
+        """A worker's turn: every outbox row to the stream, oldest first; returns how many were
+        new to it. Redis away: raises after deleting what was published; the rest waits."""
+        added = 0
+        while self.backlog():
+            with self.sessions() as s:
+                rows = s.execute(
+                    select(Outbox.id, Outbox.uid, Outbox.fields).order_by(Outbox.id)
+                    .limit(self.batch)
+                ).all()  # fmt: skip
+            done: list[int] = []
+            try:
+                for row in rows:
+                    fields = {**json.loads(row.fields), "outbox_id": row.uid}
+                    args = [self.ttl_s, MAXLEN, *(x for kv in fields.items() for x in kv)]
+                    added += int(self._script(keys=[self.stream, f"{self.stream}:published:"
+                                                    f"{row.uid}"], args=args))  # fmt: skip
+                    done.append(row.id)
+            finally:
+                if done:
+                    with self.sessions.begin() as s:
+                        s.execute(delete(Outbox).where(Outbox.id.in_(done)))
+        return added
