@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from fraudops.features import FEATURE_NAMES
-from services.alerts import charts
+from services.alerts import charts, login_throttle, sessions
 from services.alerts.db import Alert
 from services.alerts.metrics import LABELS
 
@@ -27,7 +28,8 @@ QUEUE_LIMIT = 500
 
 
 def _user(request: Request) -> str | None:
-    user = request.session.get("user") if "session" in request.scope else None
+    """The analyst of the request's live server-side session (services.alerts.sessions)."""
+    user = getattr(request.state, "console_user", None)
     return str(user) if user else None
 
 
@@ -48,23 +50,30 @@ async def login_page(request: Request) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     form = await _form(request)
-    analysts = request.app.state.analysts
-    ok = await run_in_threadpool(analysts.check, form.get("username", ""), form.get("password", ""))
-    if not ok:
+    username = form.get("username", "")
+    try:
+        refusal = await login_throttle.attempt(request, username, form.get("password", ""))
+        if refusal is None:
+            await sessions.start(request, username)
+    except redis.RedisError:
+        return sessions.unavailable(request)
+    if refusal is not None:
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"user": None, "error": "Unknown user or wrong password."},
-            status_code=401,
+            {"user": None, "error": refusal.message},
+            status_code=refusal.status,
+            headers=refusal.headers,
         )
-    request.session.clear()
-    request.session["user"] = form["username"]
     return RedirectResponse("/console", status_code=303)
 
 
 @router.get("/logout")
 async def logout(request: Request) -> Response:
-    request.session.clear()
+    try:
+        await sessions.end(request)
+    except redis.RedisError:
+        return sessions.unavailable(request)
     return _login_redirect()
 
 

@@ -17,3 +17,18 @@ MALFORMED = Counter("fraudops_alerts_malformed_total", "Unreadable scoring-log e
 ERRORS = Counter("fraudops_alerts_errors_total", "Requests answered with an error", ["kind"])
 LAG = Gauge("fraudops_alerts_consumer_lag", "Decisions not yet handled", multiprocess_mode="max")
 LABELS = Counter("fraudops_alerts_console_labels_total", "Labels given in the console", ["label"])
+LOGIN_THROTTLED = Counter(
+    "fraudops_alerts_login_throttled_total",
+    "Console logins refused untried: user or address locked (429), verifier busy (503)",
+    ["reason"],
+)
+VERIFYING = Gauge(
+    "fraudops_alerts_login_verifications",
+    "Password verifications running",
+    multiprocess_mode="livesum",
+)
+VERIFYING_PEAK = Gauge(
+    "fraudops_alerts_login_verifications_peak",
+    "Most password verifications ever running at once in a process",
+    multiprocess_mode="max",
+)
