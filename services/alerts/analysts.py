@@ -12,7 +12,9 @@ import unicodedata
 
 from services.common import actors
 
-ITERATIONS = 310_000
+# OWASP's current recommendation for PBKDF2-HMAC-SHA256; the count is part of each encoded hash,
+# so entries made with an earlier count (310,000) still verify
+ITERATIONS = 600_000
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
@@ -23,6 +25,14 @@ def hash_password(password: str, salt: bytes | None = None, iterations: int = IT
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
+
+
+def iterations_of(encoded: str) -> int:
+    """The iteration count of an encoded hash; ValueError when it is not one of ours."""
+    algo, iterations, _salt, _digest = encoded.split("$")
+    if algo != "pbkdf2_sha256" or not iterations.isdigit() or int(iterations) < 1:
+        raise ValueError("not a pbkdf2_sha256$<iterations>$<salt>$<digest> hash")
+    return int(iterations)
 
 
 def verify_password(password: str, encoded: str) -> bool:
@@ -42,8 +52,13 @@ def verify_password(password: str, encoded: str) -> bool:
 class Analysts:
     def __init__(self, entries: dict[str, str]) -> None:
         self._hashes = entries
-        # verifying an unknown user costs the same as a known one (no user enumeration by time)
-        self._dummy = hash_password(secrets.token_urlsafe(16))
+        # verifying an unknown user costs the same as a known one (no user enumeration by time):
+        # as many iterations as the costliest entry
+        counts = [iterations_of(h) for h in entries.values()]
+        self._dummy = hash_password(
+            secrets.token_urlsafe(16), iterations=max(counts, default=ITERATIONS)
+        )
+        self.outdated = sum(1 for c in counts if c < ITERATIONS)
 
     @classmethod
     def from_json(cls, text: str) -> Analysts:
@@ -57,7 +72,12 @@ class Analysts:
             except (KeyError, TypeError):
                 raise ValueError(f"analyst entry {i}: needs username and password_hash") from None
             # refused here, at start-up, rather than by the feedback service at the first label
-            out[actors.check_name(username, f"analyst entry {i}: username")] = password_hash
+            username = actors.check_name(username, f"analyst entry {i}: username")
+            try:
+                iterations_of(password_hash)
+            except ValueError as exc:
+                raise ValueError(f"analyst entry {i}: password_hash: {exc}") from None
+            out[username] = password_hash
         return cls(out)
 
     def __len__(self) -> int:
@@ -67,3 +87,11 @@ class Analysts:
         encoded = self._hashes.get(unicodedata.normalize("NFC", username))
         ok = verify_password(password, encoded or self._dummy)
         return ok and encoded is not None
+
+    def fingerprint(self, username: str) -> str | None:
+        """Stands for the analyst's configured entry in a session: a session made under another
+        password hash (reset in the configuration) or of a removed analyst no longer matches."""
+        encoded = self._hashes.get(unicodedata.normalize("NFC", username))
+        if encoded is None:
+            return None
+        return hashlib.sha256(f"{username}\0{encoded}".encode()).hexdigest()[:32]

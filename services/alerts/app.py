@@ -21,13 +21,15 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from fraudops.settings import CoreSettings, secret
 from services.alerts import console, csrf
-from services.alerts.analysts import Analysts
+from services.alerts.analysts import ITERATIONS, Analysts
 from services.alerts.channels import Message, channels_from
 from services.alerts.consumer import AlertConsumer
 from services.alerts.db import upgrade
+from services.alerts.login_throttle import BoundedVerifier, LoginThrottle
 from services.alerts.metrics import ERRORS, OPERATIONAL
 from services.alerts.notify import Notifier
 from services.alerts.outbox import OutboxPublisher
+from services.alerts.sessions import ConsoleSessions, SessionStore
 from services.alerts.settings import AlertsSettings
 from services.common.app import service_app
 from services.common.auth import ApiKey, KeyRing, require
@@ -111,6 +113,10 @@ def create_app(
         app.state.sessions, app.state.redis, app.state.notifier = sessions, client, notifier
         app.state.consumer, app.state.clock = consumer, clock
         app.state.http = httpx.Client(timeout=10)
+        app.state.console_sessions = SessionStore(
+            client, core.key_prefix, settings.session_max_age_s
+        )
+        app.state.login_throttle = LoginThrottle(client, core.key_prefix, settings)
         if not channels:
             log.warning(
                 "no channel configured (webhook_url, smtp_host + email_to): alerts are "
@@ -125,6 +131,7 @@ def create_app(
             loop.stop()
             notifier.stop()
             outbox.stop()
+            app.state.login_verifier.close()
             app.state.http.close()
             client.close()
             engine.dispose()
@@ -137,6 +144,12 @@ def create_app(
         ERRORS,
     )
     app.state.analysts = analysts
+    app.state.login_verifier = BoundedVerifier(settings.login_concurrency, settings.login_queue)
+    if analysts.outdated:
+        log.warning(
+            "%d analyst password hashes use fewer PBKDF2 iterations than %d: make them again "
+            "with fraudops keys analyst", analysts.outdated, ITERATIONS,
+        )  # fmt: skip
     app.state.feedback_url = settings.feedback_url.rstrip("/")
     app.state.feedback_key = secret(settings.feedback_api_key)
     if settings.session_secret is not None:
@@ -147,6 +160,7 @@ def create_app(
                 f"FRAUDOPS_ALERTS_PUBLIC_URL {settings.public_url!r}: an http(s) URL is needed "
                 "(the console accepts forms from its origin only)"
             )
+        app.add_middleware(ConsoleSessions)  # inside SessionMiddleware: it reads the cookie's id
         app.add_middleware(
             SessionMiddleware,
             secret_key=settings.session_secret.get_secret_value(),

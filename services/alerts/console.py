@@ -5,10 +5,12 @@ feedback service, and a monitoring view. Server-rendered HTML (Jinja2, autoescap
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -16,7 +18,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from fraudops.features import FEATURE_NAMES
-from services.alerts import charts, csrf
+from services.alerts import charts, csrf, login_throttle, sessions
 from services.alerts.db import Alert, get_alert
 from services.alerts.metrics import LABELS
 from services.common import actors
@@ -28,7 +30,8 @@ QUEUE_LIMIT = 500
 
 
 def _user(request: Request) -> str | None:
-    user = request.session.get("user") if "session" in request.scope else None
+    """The analyst of the request's live server-side session (services.alerts.sessions)."""
+    user = getattr(request.state, "console_user", None)
     return str(user) if user else None
 
 
@@ -44,23 +47,31 @@ async def login_page(request: Request) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     form = await csrf.form(request)
-    analysts = request.app.state.analysts
-    ok = await run_in_threadpool(analysts.check, form.get("username", ""), form.get("password", ""))
-    if not ok:
+    # the configured name's form (NFC), as the analyst list and the session keep it
+    username = unicodedata.normalize("NFC", form.get("username", ""))
+    try:
+        refusal = await login_throttle.attempt(request, username, form.get("password", ""))
+        if refusal is None:
+            await sessions.start(request, username)
+    except redis.RedisError:
+        return sessions.unavailable(request)
+    if refusal is not None:
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"user": None, "error": "Unknown user or wrong password."},
-            status_code=401,
+            {"user": None, "error": refusal.message},
+            status_code=refusal.status,
+            headers=refusal.headers,
         )
-    request.session.clear()
-    request.session["user"] = form["username"]
     return RedirectResponse("/console", status_code=303)
 
 
 @router.get("/logout")
 async def logout(request: Request) -> Response:
-    request.session.clear()
+    try:
+        await sessions.end(request)
+    except redis.RedisError:
+        return sessions.unavailable(request)
     return _login_redirect()
 
 

@@ -28,3 +28,18 @@ OUTBOX = Gauge(
     "Dead letters waiting in the outbox for Redis",
     multiprocess_mode="max",
 )
+LOGIN_THROTTLED = Counter(
+    "fraudops_alerts_login_throttled_total",
+    "Console logins refused untried: user or address locked (429), verifier busy (503)",
+    ["reason"],
+)
+VERIFYING = Gauge(
+    "fraudops_alerts_login_verifications",
+    "Password verifications running",
+    multiprocess_mode="livesum",
+)
+VERIFYING_PEAK = Gauge(
+    "fraudops_alerts_login_verifications_peak",
+    "Most password verifications ever running at once in a process",
+    multiprocess_mode="max",
+)

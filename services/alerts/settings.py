@@ -52,6 +52,16 @@ class AlertsSettings(BaseSettings):
     session_secret: SecretStr | None = Field(default=None, min_length=32)
     session_max_age_s: int = Field(default=8 * 3600, gt=0)
     secure_cookies: bool = False  # true behind HTTPS
+    # login throttling (docs/alerts.md): failures per username / per client address until
+    # login_window_s pass without one; then locked for login_lock_s, doubled per further failure
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_lock_s: float = Field(default=60.0, gt=0)
+    login_lock_max_s: float = Field(default=900.0, gt=0)
+    # password verifications (PBKDF2) at once per process, and how many more may wait
+    login_concurrency: int = Field(default=1, ge=1, le=16)
+    login_queue: int = Field(default=8, ge=0)
     # the feedback service, for analyst labels and the monitoring view; its key needs the
     # scopes label:analyst, label:on-behalf and monitoring
     feedback_url: str = "http://127.0.0.1:8001"

@@ -15,7 +15,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     new.add_argument("--scopes", default="score", help="comma-separated, e.g. score,feedback")
     h = sub.add_parser("hash", help="the configured form (sha256) of an existing key (stdin)")
     h.set_defaults(stdin=True)
-    a = sub.add_parser("analyst", help="a console login: the password from stdin, the entry out")
+    a = sub.add_parser(
+        "analyst",
+        help="a console login: the password from stdin, the entry out (PBKDF2-SHA256, "
+        "600,000 iterations)",
+    )
     a.add_argument("--username", required=True, help="letters (any alphabet), digits, ._@-")
 
 
