@@ -31,6 +31,11 @@ class CoreSettings(PathSettings):
         default="sqlite:///fraudops.db",
         validation_alias=AliasChoices("DATABASE_URL", "FRAUDOPS_DATABASE_URL"),
     )
+    # REDIS_URL names one node of a Redis Cluster (any one: the others are found from it)
+    redis_cluster: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("REDIS_CLUSTER", "FRAUDOPS_REDIS_CLUSTER"),
+    )
     key_prefix: str = Field(default="fo", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     # Wall-clock retention of Redis entries (feature windows are on transaction time).
     profile_ttl_s: int = Field(default=120 * 86400, ge=0)

@@ -91,7 +91,8 @@ class Analysts:
     def fingerprint(self, username: str) -> str | None:
         """Stands for the analyst's configured entry in a session: a session made under another
         password hash (reset in the configuration) or of a removed analyst no longer matches."""
-        encoded = self._hashes.get(unicodedata.normalize("NFC", username))
+        username = unicodedata.normalize("NFC", username)
+        encoded = self._hashes.get(username)
         if encoded is None:
             return None
         return hashlib.sha256(f"{username}\0{encoded}".encode()).hexdigest()[:32]

@@ -14,7 +14,6 @@ import logging
 import time
 from typing import Any
 
-import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from fraudops.profile_store import layout
@@ -22,7 +21,7 @@ from fraudops.profile_store.commands import StoreConfig
 from services.common import scoring_log
 from services.scoring.breaker import Breaker
 from services.scoring.metrics import LOG_DROPPED, STAGE_SECONDS
-from services.scoring.profiles import ProfileReader
+from services.scoring.profiles import AdminRedis, ProfileReader
 
 log = logging.getLogger("fraudops.scoring")
 _WRITE = STAGE_SECONDS.labels("write_batch")
@@ -41,7 +40,7 @@ class AnswerStore:
         self,
         *,
         reader: ProfileReader,
-        admin: aredis.Redis,
+        admin: AdminRedis,
         cfg: StoreConfig,
         breaker: Breaker,
         capacity: int,
@@ -111,15 +110,33 @@ class AnswerStore:
             del self.pending[:WRITE_BATCH]
             started = time.perf_counter()
             commands: list[Command] = []
-            for t, body, entry in batch:
-                commands.append(self.store_command(t, body))
+            owners: list[tuple[int, bool]] = []  # (batch index, is the log entry)
+            for i, (t, body, entry) in enumerate(batch):
+                if body:  # b"": stored already, only its log entry left to write
+                    commands.append(self.store_command(t, body))
+                    owners.append((i, False))
                 if entry:
                     commands.append(self.log_command(entry))
+                    owners.append((i, True))
             try:
-                await self.reader.write(commands, self.write_budget_s)
+                replies = await self.reader.write_each(commands, self.write_budget_s)
             except (TimeoutError, RedisError, OSError) as exc:
                 self.breaker.failure(hard=not isinstance(exc, TimeoutError))
                 self._requeue(batch, type(exc).__name__)
+                await asyncio.sleep(max(self.breaker.cooldown_s, self.write_every_s))
+                return
+            failed = {owner: r for owner, r in zip(owners, replies, strict=True)
+                      if isinstance(r, Exception)}  # fmt: skip
+            if failed:  # part of a cluster away: retry only what did not land (no doubles)
+                self.breaker.failure(hard=True)
+                retry = [(t, body if (i, False) in failed else b"",
+                          entry if (i, True) in failed else b"")
+                         for i, (t, body, entry) in enumerate(batch)
+                         if (i, False) in failed or (i, True) in failed]  # fmt: skip
+                for i, (t, _, _) in enumerate(batch):
+                    if (i, False) not in failed:
+                        self.unflushed.pop(t, None)
+                self._requeue(retry, type(next(iter(failed.values()))).__name__)
                 await asyncio.sleep(max(self.breaker.cooldown_s, self.write_every_s))
                 return
             for t, _, _ in batch:

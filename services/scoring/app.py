@@ -18,12 +18,14 @@ from services.common.auth import KeyRing
 from services.common.limits import BodyLimit
 from services.common.logs import RequestId
 from services.common.metrics import metrics_response, probe_failed
+from services.scoring.cluster_wire import ClusterWire
 from services.scoring.coalesce import Coalescer
 from services.scoring.endpoint import ScoreEndpoint
 from services.scoring.engine import Scorer
 from services.scoring.metrics import ERRORS
 from services.scoring.model_holder import ModelHolder
 from services.scoring.openapi import document_score_routes
+from services.scoring.profiles import AdminRedis, Wire
 from services.scoring.schemas import Health, Ready
 from services.scoring.settings import ScoringSettings
 from services.scoring.wire import RedisWire
@@ -31,25 +33,32 @@ from services.scoring.wire import RedisWire
 log = logging.getLogger("fraudops.scoring")
 
 
+def redis_clients(url: str, cluster: bool, budget_s: float) -> tuple[AdminRedis, Wire]:
+    """The admin client (redis-py: scripts, probes, rare reads) and the hot path's wire, for one
+    Redis or a Redis Cluster. Every call is bounded where it is made (asyncio.timeout: the
+    request's budget); a client socket timeout would add a Task per write and a timer per reply."""
+    if cluster:
+        admin: AdminRedis = aredis.RedisCluster.from_url(
+            url, socket_timeout=None, socket_connect_timeout=budget_s, max_connections=256
+        )
+        return admin, ClusterWire(url)
+    admin = aredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=budget_s,
+                                  max_connections=256, health_check_interval=0)  # fmt: skip
+    return admin, RedisWire(url)
+
+
 def create_app(settings: ScoringSettings | None = None) -> Any:
     """The ASGI app (``.api`` is the FastAPI app inside, with its state and OpenAPI)."""
     settings = settings or ScoringSettings()
     keys = KeyRing.from_json(settings.api_keys)
-    url, store_cfg, _timeout = settings.store()
+    url, store_cfg, cluster = settings.store()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         budget = settings.redis_budget_ms / 1000
         # Every call is bounded where it is made (asyncio.timeout: the request's budget). A
         # client socket timeout would add a Task per write (wait_for) and a timer per reply.
-        client = aredis.Redis.from_url(
-            url,
-            socket_timeout=None,
-            socket_connect_timeout=budget,
-            max_connections=256,
-            health_check_interval=0,
-        )
-        wire = RedisWire(url)
+        client, wire = redis_clients(url, cluster, budget)
         holder = ModelHolder(settings.model_dir, settings.model_alias)
         await holder.refresh()
         scorer = Scorer.create(

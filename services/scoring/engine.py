@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import redis.asyncio as aredis
-
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.profile_store.state import EntityState
 from fraudops.schema import Txn
@@ -31,9 +29,8 @@ from services.scoring.answers import AnswerStore, Busy
 from services.scoring.breaker import Breaker
 from services.scoring.decisions import build_answers
 from services.scoring.metrics import DEGRADED, DUPLICATES
-from services.scoring.profiles import ProfileReader
+from services.scoring.profiles import AdminRedis, ProfileReader, Wire
 from services.scoring.replay import DegradedReplay
-from services.scoring.wire import RedisWire
 
 __all__ = ["BATCH_CHUNK", "Busy", "Scorer"]
 
@@ -62,8 +59,8 @@ class Scorer:
     def create(
         cls,
         *,
-        admin: aredis.Redis,
-        wire: RedisWire,
+        admin: AdminRedis,
+        wire: Wire,
         cfg: StoreConfig,
         budget_s: float,
         batch_budget_s: float,

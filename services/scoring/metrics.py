@@ -46,3 +46,9 @@ LOG_DROPPED = Counter(
     "fraudops_scoring_log_dropped_total",
     "Scoring-log entries dropped because Redis stayed away longer than the buffer lasts",
 )
+CLUSTER_REDIRECTS = Counter(
+    "fraudops_scoring_cluster_redirects_total",
+    "Redis Cluster redirections followed (moved: slot map changed; ask: slot migrating; "
+    "tryagain: a multi-key unit during a migration); refreshes: slot maps fetched",
+    ["kind"],
+)

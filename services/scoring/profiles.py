@@ -21,6 +21,7 @@ from fraudops.profile_store.commands import (
 )
 from fraudops.schema import Txn
 from services.scoring.breaker import Breaker
+from services.scoring.cluster_wire import ClusterWire
 from services.scoring.metrics import STAGE_SECONDS
 from services.scoring.wire import RedisWire
 
@@ -28,6 +29,8 @@ log = logging.getLogger("fraudops.scoring")
 _PROFILES = STAGE_SECONDS.labels("profiles")
 
 Command = list[Any]
+AdminRedis = aredis.Redis | aredis.RedisCluster
+Wire = RedisWire | ClusterWire
 
 
 class ProfileReader:
@@ -35,23 +38,26 @@ class ProfileReader:
     read-and-update commands (``tx_commands``): all payments of a group in one round trip."""
 
     def __init__(
-        self, *, wire: RedisWire, admin: aredis.Redis, cfg: StoreConfig, breaker: Breaker
+        self, *, wire: Wire, admin: AdminRedis, cfg: StoreConfig, breaker: Breaker
     ) -> None:
         self.wire = wire  # every hot-path round trip
         self.admin = admin  # script loading
         self.cfg = cfg
         self.breaker = breaker
 
-    async def send(self, commands: list[Command]) -> list[Any]:
-        """One round trip; error replies come back as exception objects in the list."""
-        return await self.wire.call(commands)
+    async def send(self, commands: list[Command], partial: bool = False) -> list[Any]:
+        """One round trip; error replies come back as exception objects in the list (on a
+        cluster with ``partial``, so do the commands of a node that could not be reached)."""
+        return await self.wire.call(commands, partial)
 
-    async def send_loading_script(self, commands: list[Command]) -> list[Any]:
+    async def send_loading_script(
+        self, commands: list[Command], partial: bool = False
+    ) -> list[Any]:
         """``send``, loading the update script and sending again when Redis does not know it
         (first use, SCRIPT FLUSH, a failover to a replica that never saw it)."""
         replies: list[Any] = []
         for _attempt in (0, 1):
-            replies = await self.send(commands)
+            replies = await self.send(commands, partial)
             if not needs_script(replies):
                 return replies
             await self.admin.script_load(SCRIPT)
@@ -65,6 +71,13 @@ class ProfileReader:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
+
+    async def write_each(self, commands: list[Command], budget_s: float) -> list[Any]:
+        """One round trip whose commands may fail one by one (a cluster node away): the replies,
+        errors as exception objects, for the caller to retry only what failed. TimeoutError past
+        ``budget_s`` and a failure of the whole round trip are raised."""
+        async with asyncio.timeout(budget_s):
+            return await self.send_loading_script(commands, partial=True)
 
     async def read(
         self, txs: list[Txn], budget_s: float

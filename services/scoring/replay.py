@@ -56,24 +56,44 @@ class DegradedReplay:
         REPLAY_PENDING.set(len(self.items))
 
     async def replay(self, batch: int = 200) -> int:
-        """Count degraded payments in Redis (idempotent) and store their answers; returns count."""
+        """Count degraded payments in Redis (idempotent) and store their answers; returns count.
+        On a cluster part of a batch may land while a node is away: only the rest is retried
+        (an answer or log entry written twice would be a doubled decision downstream)."""
         done = 0
         while self.items and self.breaker.allows():
             items = [self.items[i] for i in range(min(batch, len(self.items)))]
             commands: list[list[Any]] = []
+            spans: list[tuple[int, int, int]] = []  # per item: log, store, profile commands end
             for tx, body, entry in items:
                 if entry:
                     commands.append(self.answers.log_command(entry))
-                commands.append(self.answers.store_command(tx.transaction_id, body))
+                log_end = len(commands)
+                if body:
+                    commands.append(self.answers.store_command(tx.transaction_id, body))
+                store_end = len(commands)
                 commands += tx_commands(self.cfg, tx)
+                spans.append((log_end, store_end, len(commands)))
             try:
-                await self.reader.write(commands, self.budget_s)
+                replies = await self.reader.write_each(commands, self.budget_s)
             except (TimeoutError, RedisError, OSError) as exc:
                 self.breaker.failure(hard=not isinstance(exc, TimeoutError))
                 break
+            left: list[tuple[Txn, bytes, bytes]] = []
+            start = 0
+            for (tx, body, entry), (log_end, store_end, end) in zip(items, spans, strict=True):
+                failed = [isinstance(r, Exception) for r in replies[start:end]]
+                start_store, start_tx = log_end - start, store_end - start
+                if any(failed):  # keep what did not land; counting again is a no-op
+                    left.append((tx, body if any(failed[start_store:start_tx]) else b"",
+                                 entry if any(failed[:start_store]) else b""))  # fmt: skip
+                start = end
             for _ in items:
                 self.items.popleft()
-            done += len(items)
+            self.items.extendleft(reversed(left))
+            done += len(items) - len(left)
+            if left:
+                self.breaker.failure(hard=True)
+                break
         if done:
             REPLAYED.inc(done)
             REPLAY_PENDING.set(len(self.items))

@@ -46,6 +46,7 @@ class ScoringSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch: int = Field(default=1000, ge=1)
 
-    def store(self) -> tuple[str, StoreConfig, float]:
+    def store(self) -> tuple[str, StoreConfig, bool]:
+        """The profile store: its URL, its layout, and whether the URL names a Redis Cluster."""
         core = CoreSettings()
-        return core.redis_url, StoreConfig.from_settings(core), core.redis_timeout_s
+        return core.redis_url, StoreConfig.from_settings(core), core.redis_cluster

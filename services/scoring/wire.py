@@ -87,8 +87,9 @@ class RedisWire:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
 
-    async def call(self, commands: list[list[Any]]) -> list[Any]:
-        """The replies of ``commands``, sent in one write."""
+    async def call(self, commands: list[list[Any]], partial: bool = False) -> list[Any]:
+        """The replies of ``commands``, sent in one write. One node: a failure fails them all
+        (``partial`` is for ``ClusterWire``'s contract)."""
         if not commands:
             return []
         protocol = await self._connection()

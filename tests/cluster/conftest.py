@@ -16,3 +16,13 @@ def redis_cluster() -> Iterator[LocalCluster]:
     cluster = LocalCluster()
     yield cluster
     cluster.stop()
+
+
+from tests.services.conftest import (  # noqa: E402,F401
+    fast_config_file,
+    keys,
+    model_frame,
+    registry_dir,
+    scoring_env,
+    trained,
+)

@@ -79,6 +79,35 @@ class LocalCluster:
             return out
         raise RuntimeError("no node of the cluster answers")
 
+    def owner(self, slot: int) -> int:
+        """The port of the master serving ``slot``."""
+        return next(
+            p for p, ranges in self.masters().items() if any(a <= slot <= b for a, b in ranges)
+        )
+
+    def migrate_slot(self, slot: int, to: int, pause_s: float = 0.0) -> int:
+        """Move ``slot`` to the master on port ``to`` as ``redis-cli --cluster reshard`` does
+        (IMPORTING, MIGRATING, MIGRATE ten keys at a time, SETSLOT NODE everywhere), then
+        holding the slot half-moved ``pause_s`` (its keys at the target, new keys asked for
+        there: clients meet ASK) before the final SETSLOT (then MOVED). Returns keys moved."""
+        source = self.owner(slot)
+        src, dst = self.node(source), self.node(to)
+        src_id, dst_id = (
+            src.execute_command("CLUSTER", "MYID"),
+            dst.execute_command("CLUSTER", "MYID"),
+        )
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        moved = 0
+        while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
+            src.execute_command("MIGRATE", "127.0.0.1", to, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+        time.sleep(pause_s)
+        others = [p for p in self.masters() if p not in (to, source)]
+        for port in [to, source, *others]:  # the target first, as redis-cli does
+            self.node(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        return moved
+
     def pid(self, port: int) -> int:
         return int((self.dir / str(port) / "redis.pid").read_text())
 

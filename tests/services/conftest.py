@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,10 @@ class Server:
              "--workers", str(workers), *args],
             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        # read as it comes: a full pipe would block the server's logging, then the server
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -112,16 +117,22 @@ class Server:
         self.stop()
         raise RuntimeError(f"{service} server did not start")
 
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
+            self._chunks.append(chunk)
+
     def stop(self) -> str:
         """Its output; stopping again (e.g. from a finalizer) returns the same."""
         if self.output is None:
             self.proc.terminate()
             try:
-                out, _ = self.proc.communicate(timeout=20)
+                self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                out, _ = self.proc.communicate()
-            self.output = out.decode(errors="replace") if out else ""
+                self.proc.wait()
+            self._reader.join(10)
+            self.output = b"".join(self._chunks).decode(errors="replace")
         return self.output
 
 
@@ -173,10 +184,11 @@ def own_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """``own_redis`` with every write on disk (AOF, fsync always): a kill loses no profile."""
+    """``own_redis`` with an append-only file: a process killed loses no write it answered (each
+    is in the file, in the OS's cache, before the answer; fsync matters only for the machine)."""
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is needed (make services installs it)")
-    durable = ("--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path))
+    durable = ("--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(tmp_path))
     server = RedisServer(free_port(), extra=durable)
     yield server
     server.proc.kill()

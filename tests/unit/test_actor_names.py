@@ -16,7 +16,7 @@ from fastapi import HTTPException
 
 from fraudops.cli import main
 from services.alerts import analysts as analysts_module
-from services.alerts.analysts import Analysts
+from services.alerts.analysts import Analysts, hash_password
 from services.common.actors import RULE, to_header
 from services.common.auth import KeyRing, new_key
 from services.feedback.policy import LabelPolicy
@@ -82,8 +82,11 @@ def test_a_name_refused_at_labelling_is_refused_at_creation(
 
 def test_names_are_compared_in_nfc_form() -> None:
     decomposed = "jose\u0301"  # josé typed with a combining accent
-    analysts = Analysts.from_json(json.dumps([{"username": decomposed, "password_hash": "x"}]))
-    assert analysts.check("jos\u00e9", "wrong") is False  # found (same cost either way)
+    quick = hash_password("pw", iterations=1000)
+    analysts = Analysts.from_json(json.dumps([{"username": decomposed, "password_hash": quick}]))
+    assert analysts.check("jos\u00e9", "pw") is True  # the composed form finds the entry
+    assert analysts.check(decomposed, "pw") is True
+    assert analysts.fingerprint("jos\u00e9") == analysts.fingerprint(decomposed) is not None
     assert feedback_actor(decomposed) == "console:jos\u00e9"
 
 
