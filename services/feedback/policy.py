@@ -24,6 +24,7 @@ ON_BEHALF = "label:on-behalf"
 class Caller:
     actor: str  # what the label event records: "key", "key:analyst" or "customer:<id>"
     owner: str | None  # the customer the caller may label for; None = any
+    key: str | None = None  # the API key's name; None for a user token
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class LabelPolicy:
             if on_behalf and ON_BEHALF in key.scopes:
                 if not ACTOR.fullmatch(on_behalf):
                     raise HTTPException(422, "X-Fraudops-Actor: 1-64 letters, digits, ._@-")
-                return Caller(f"{key.name}:{on_behalf}", None)
-            return Caller(key.name, None)
+                return Caller(f"{key.name}:{on_behalf}", None, key.name)
+            return Caller(key.name, None, key.name)
         return self._card_holder(authorization)
 
     def _card_holder(self, authorization: str | None) -> Caller:

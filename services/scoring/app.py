@@ -18,6 +18,7 @@ from services.common.auth import KeyRing
 from services.common.limits import BodyLimit
 from services.common.logs import RequestId
 from services.common.metrics import metrics_response, probe_failed
+from services.common.ratelimit import Limits, RateLimiter
 from services.scoring.coalesce import Coalescer
 from services.scoring.endpoint import ScoreEndpoint
 from services.scoring.engine import Scorer
@@ -36,6 +37,9 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     settings = settings or ScoringSettings()
     keys = KeyRing.from_json(settings.api_keys)
     url, store_cfg, _timeout = settings.store()
+    per_key = Limits.parse(
+        settings.rate_limit_per_key, settings.rate_limit_window_s, settings.rate_limit_keys
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +99,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         request_ids=False,  # RequestId wraps the score routes too (below)
     )
     app.state.settings = settings
+    app.state.limiter = RateLimiter("scoring", store_cfg.prefix, {"key": per_key})
     document_score_routes(app)
 
     @app.get("/healthz", response_model=Health)

@@ -20,6 +20,7 @@ from fraudops.profile_store.commands import (
     tx_commands,
 )
 from fraudops.schema import Txn
+from services.common.ratelimit import Check, RateLimiter
 from services.scoring.breaker import Breaker
 from services.scoring.metrics import STAGE_SECONDS
 from services.scoring.wire import RedisWire
@@ -65,6 +66,22 @@ class ProfileReader:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
+
+    async def rate_limit(self, limiter: RateLimiter, check: Check, budget_s: float) -> None:
+        """Raise ``Limited`` past the limit. Within the payment's Redis budget and behind the
+        same breaker: Redis slow or down, the limit is not enforced (counted), never a 5xx."""
+        if not self.breaker.allows():
+            limiter.unavailable(None)
+            return
+        try:
+            async with asyncio.timeout(budget_s):
+                await limiter.enforce_async(self.send, self.admin.script_load, check)
+        except TimeoutError as exc:
+            self.breaker.failure(hard=False)
+            limiter.unavailable(exc)
+        except (RedisError, OSError) as exc:
+            self.breaker.failure(hard=True)
+            limiter.unavailable(exc)
 
     async def read(
         self, txs: list[Txn], budget_s: float

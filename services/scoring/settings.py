@@ -45,6 +45,11 @@ class ScoringSettings(BaseSettings):
     max_ahead_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch: int = Field(default=1000, ge=1)
+    # requests per API key per rate_limit_window_s (a batch is one request); 0: no limit.
+    # rate_limit_keys: JSON {"<key name>": <limit>} overriding it per key (0: that key unlimited)
+    rate_limit_per_key: int = Field(default=0, ge=0)
+    rate_limit_window_s: float = Field(default=1.0, gt=0)
+    rate_limit_keys: str = "{}"
 
     def store(self) -> tuple[str, StoreConfig, float]:
         core = CoreSettings()

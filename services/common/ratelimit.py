@@ -1,0 +1,212 @@
+"""Rate limits held in Redis, so that they hold across workers and replicas.
+
+One Lua script runs GCRA (the generic cell rate algorithm) atomically: a limit of ``n`` per
+``window_s`` lets a subject spend ``n`` at once, then one more every ``window_s / n``. A subject's
+key holds one number, its theoretical arrival time (TAT) in microseconds of Redis's own clock (so
+the workers' clocks never matter), and expires as soon as the subject is back to a full allowance.
+Unlike a fixed window it never lets ``2n`` through around a window boundary.
+
+Keys: ``{prefix}:q:{<service>:<kind>:<name>}``; the hash tag gives each subject one Cluster slot,
+as the profile store's keys do (fraudops.profile_store.layout).
+
+Redis slow or down: the limit is not enforced (fail open) and the request goes on; each such check
+is counted in ``fraudops_rate_limit_unavailable_total{service}``. A limiter outage never becomes
+a 5xx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from prometheus_client import Counter
+from pydantic import BaseModel
+from redis.exceptions import NoScriptError, RedisError
+
+log = logging.getLogger("fraudops.ratelimit")
+
+SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+if tat < now then tat = now end
+local new = tat + cost * interval
+local wait = new - burst - now
+if wait > 0 then return {0, wait} end
+redis.call('SET', KEYS[1], string.format('%d', new), 'PX', math.ceil((new - now) / 1000))
+return {1, 0}
+"""
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+LIMITED = Counter(
+    "fraudops_rate_limited_total",
+    "Requests refused (429) by a rate limit; key: the API key's name, or 'user' for user tokens",
+    ["service", "kind", "key"],
+)
+UNAVAILABLE = Counter(
+    "fraudops_rate_limit_unavailable_total",
+    "Rate-limit checks skipped because Redis was slow or down (the request went on: fail open)",
+    ["service"],
+)
+
+Command = list[Any]
+
+
+class LimitedBody(BaseModel):
+    """The 429 answer's body (documented in each service's OpenAPI)."""
+
+    detail: str
+    rate_limit: dict[str, float]
+    retry_after_s: int
+
+
+RESPONSE_429 = {"model": LimitedBody, "description": "past the caller's rate limit (Retry-After)"}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``limit`` per ``window_s``; integer microseconds so the script's sums are exact."""
+
+    limit: int
+    window_s: float
+
+    def args(self, cost: int) -> tuple[int, int, int]:
+        interval = max(1, int(self.window_s * 1e6) // self.limit)
+        return interval, interval * self.limit, cost
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A default rate for every subject of one kind, and per-name overrides (0: none)."""
+
+    default: int
+    window_s: float
+    overrides: Mapping[str, int]
+
+    @classmethod
+    def parse(cls, default: int, window_s: float, overrides: str = "{}") -> Limits:
+        """Overrides are a JSON object ``{"<key name>": <limit>}``; a bad one fails start-up."""
+        table = json.loads(overrides) if overrides.strip() else {}
+        if not isinstance(table, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in table.values()
+        ):
+            raise ValueError('rate-limit overrides: a JSON object {"<key name>": <int >= 0>}')
+        return cls(default, window_s, table)
+
+    def rate(self, name: str) -> Rate | None:
+        limit = self.overrides.get(name, self.default)
+        return Rate(limit, self.window_s) if limit > 0 else None
+
+    @property
+    def enabled(self) -> bool:
+        return self.default > 0 or any(v > 0 for v in self.overrides.values())
+
+
+class Limited(Exception):
+    """A request over its limit: answer 429 with ``headers`` and ``body``."""
+
+    def __init__(self, what: str, rate: Rate, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        self.detail = (
+            f"rate limit exceeded: {what} may make {rate.limit} requests per "
+            f"{rate.window_s:g} s; retry after {retry_after_s} s"
+        )
+        self.limit = {"limit": rate.limit, "window_s": rate.window_s}
+        super().__init__(self.detail)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "rate_limit": self.limit,
+                "retry_after_s": self.retry_after_s}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Check:
+    """One subject's check: its key, rate and cost, and how it is named to the caller and in
+    the metric (``label``: a configured key name or 'user', never a customer id)."""
+
+    key: str
+    rate: Rate
+    what: str
+    kind: str
+    label: str
+    cost: int = 1
+
+    def command(self) -> Command:
+        return ["EVALSHA", SCRIPT_SHA, 1, self.key, *self.rate.args(self.cost)]
+
+
+class RateLimiter:
+    """The limits of one service, by subject kind (``key``, ``user``)."""
+
+    def __init__(self, service: str, prefix: str, limits: Mapping[str, Limits]) -> None:
+        self.service, self.prefix = service, prefix
+        self.limits = {kind: lim for kind, lim in limits.items() if lim.enabled}
+
+    def __bool__(self) -> bool:
+        return bool(self.limits)
+
+    def check(self, kind: str, name: str, what: str, label: str | None = None) -> Check | None:
+        """The check for subject ``name`` of ``kind``; None when no limit applies to it."""
+        limits = self.limits.get(kind)
+        rate = limits.rate(name) if limits else None
+        if rate is None:
+            return None
+        key = f"{self.prefix}:q:{{{self.service}:{kind}:{name}}}"
+        return Check(key, rate, what, kind, name if label is None else label)
+
+    def judge(self, check: Check, reply: Any) -> None:
+        """Raise Limited when the script refused; count it."""
+        if isinstance(reply, Exception):
+            raise reply
+        allowed, wait_us = int(reply[0]), int(reply[1])
+        if allowed:
+            return
+        LIMITED.labels(self.service, check.kind, check.label).inc()
+        raise Limited(check.what, check.rate, max(1, math.ceil(wait_us / 1e6)))
+
+    def unavailable(self, exc: BaseException | None) -> None:
+        """A check skipped (fail open): counted; logged when it failed (not when skipped)."""
+        UNAVAILABLE.labels(self.service).inc()
+        if exc is not None:
+            log.warning("rate limit not enforced, redis unavailable: %s", type(exc).__name__)
+
+    def enforce(self, client: redis.Redis, check: Check | None) -> None:
+        """The blocking client's check (raises Limited; fails open)."""
+        if check is None:
+            return
+        try:
+            try:
+                reply = client.execute_command(*check.command())
+            except NoScriptError:
+                client.script_load(SCRIPT)
+                reply = client.execute_command(*check.command())
+        except (RedisError, OSError) as exc:
+            self.unavailable(exc)
+            return
+        self.judge(check, reply)
+
+    async def enforce_async(
+        self,
+        send: Callable[[list[Command]], Awaitable[list[Any]]],
+        load: Callable[[str], Awaitable[Any]],
+        check: Check,
+    ) -> None:
+        """The asyncio check over ``send`` (one round trip), loading the script once if Redis
+        does not know it. The caller bounds the time and maps failures to ``unavailable``."""
+        (reply,) = await send([check.command()])
+        if isinstance(reply, NoScriptError):
+            await load(SCRIPT)
+            (reply,) = await send([check.command()])
+        self.judge(check, reply)

@@ -1,0 +1,106 @@
+"""The Redis rate limiter (services.common.ratelimit) against the real Redis: the boundary, the
+refill, expiry of idle keys, the async path over the hot path's wire, and failing open."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+
+from fraudops.profile_store.commands import StoreConfig
+from services.common.ratelimit import UNAVAILABLE, Limited, Limits, RateLimiter
+from services.scoring.wire import RedisWire
+from tests.conftest import TEST_REDIS_URL
+
+pytestmark = pytest.mark.integration
+
+
+def limiter(prefix: str, limit: int, window_s: float, overrides: str = "{}") -> RateLimiter:
+    return RateLimiter("test", prefix, {"key": Limits.parse(limit, window_s, overrides)})
+
+
+def allowed(lim: RateLimiter, client: redis.Redis, name: str = "psp") -> bool:
+    try:
+        lim.enforce(client, lim.check("key", name, f"key {name}"))
+    except Limited:
+        return False
+    return True
+
+
+def test_exactly_the_limit_passes_then_429_with_retry_after(
+    redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    lim = limiter(store_config.prefix, 5, 60)
+    assert [allowed(lim, redis_client) for _ in range(5)] == [True] * 5
+    with pytest.raises(Limited) as no:
+        lim.enforce(redis_client, lim.check("key", "psp", "API key 'psp'"))
+    # one more request is allowed 60/5 = 12 s after the first
+    assert 11 <= no.value.retry_after_s <= 12
+    assert no.value.headers == {"Retry-After": str(no.value.retry_after_s)}
+    assert no.value.body["rate_limit"] == {"limit": 5, "window_s": 60}
+    assert "API key 'psp'" in no.value.body["detail"]
+    assert allowed(lim, redis_client, "other")  # another subject has its own allowance
+    key = f"{store_config.prefix}:q:{{test:key:psp}}"
+    assert 0 < redis_client.pttl(key) <= 60_000  # the key expires once the allowance is full
+
+
+def test_refills_after_the_window_and_retry_after_is_at_least_one_second(
+    redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    lim = limiter(store_config.prefix, 3, 0.3)
+    assert [allowed(lim, redis_client) for _ in range(4)] == [True, True, True, False]
+    with pytest.raises(Limited) as no:
+        lim.enforce(redis_client, lim.check("key", "psp", "psp"))
+    assert no.value.retry_after_s == 1  # 0.1 s rounded up to whole seconds, never 0
+    time.sleep(0.35)
+    assert [allowed(lim, redis_client) for _ in range(4)] == [True, True, True, False]
+    time.sleep(0.35)
+    assert not redis_client.exists(f"{store_config.prefix}:q:{{test:key:psp}}")  # expired
+
+
+def test_overrides_per_key_and_off(redis_client: redis.Redis, store_config: StoreConfig) -> None:
+    lim = limiter(store_config.prefix, 2, 60, '{"big": 4, "free": 0}')
+    assert [allowed(lim, redis_client, "big") for _ in range(5)] == [True] * 4 + [False]
+    assert all(allowed(lim, redis_client, "free") for _ in range(10))
+    assert lim.check("key", "free", "free") is None  # an unlimited key costs no round trip
+    assert not RateLimiter("test", "p", {"key": Limits.parse(0, 1)})  # nothing configured
+    with pytest.raises(ValueError, match="JSON object"):
+        Limits.parse(1, 1, '{"a": -1}')
+
+
+def test_async_over_the_wire_loads_the_script_and_shares_the_count(
+    redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    redis_client.script_flush()  # as after a failover: the script must be loaded again
+    lim = limiter(store_config.prefix, 3, 60)
+
+    async def main() -> list[bool]:
+        wire = RedisWire(TEST_REDIS_URL)
+        admin = redis.asyncio.Redis.from_url(TEST_REDIS_URL)
+        out = []
+        try:
+            for _ in range(3):
+                try:
+                    check = lim.check("key", "a", "a")
+                    assert check is not None
+                    await lim.enforce_async(wire.call, admin.script_load, check)
+                    out.append(True)
+                except Limited:
+                    out.append(False)
+        finally:
+            wire.close()
+            await admin.aclose()
+        return out
+
+    assert asyncio.run(main()) == [True, True, True]
+    assert not allowed(lim, redis_client, "a")  # the blocking client sees the same count
+
+
+def test_redis_down_fails_open_and_is_counted(store_config: StoreConfig) -> None:
+    lim = limiter(store_config.prefix, 1, 60)
+    down = redis.Redis(port=1, socket_connect_timeout=0.2)  # nothing listens there
+    before = UNAVAILABLE.labels("test")._value.get()
+    assert allowed(lim, down) and allowed(lim, down)
+    assert UNAVAILABLE.labels("test")._value.get() == before + 2
