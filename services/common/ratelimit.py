@@ -4,7 +4,9 @@ One Lua script runs GCRA (the generic cell rate algorithm) atomically: a limit o
 ``window_s`` lets a subject spend ``n`` at once, then one more every ``window_s / n``. A subject's
 key holds one number, its theoretical arrival time (TAT) in microseconds of Redis's own clock (so
 the workers' clocks never matter), and expires as soon as the subject is back to a full allowance.
-Unlike a fixed window it never lets ``2n`` through around a window boundary.
+Unlike a fixed window it never lets ``2n`` through around a window boundary. The script grants
+up to ``want`` at once (fewer near the limit): a worker may take a lease of several and spend them
+without a round trip (``RateLimiter.enforce_async``, see docs/scoring.md for the trade-off).
 
 Keys: ``{prefix}:q:{<service>:<kind>:<name>}``; the hash tag gives each subject one Cluster slot,
 as the profile store's keys do (fraudops.profile_store.layout).
@@ -34,14 +36,14 @@ log = logging.getLogger("fraudops.ratelimit")
 SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local interval, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
 if tat < now then tat = now end
-local new = tat + cost * interval
-local wait = new - burst - now
-if wait > 0 then return {0, wait} end
+local grant = math.min(want, math.floor((now + burst - tat) / interval))
+if grant < 1 then return {0, tat + interval - burst - now} end
+local new = tat + grant * interval
 redis.call('SET', KEYS[1], string.format('%d', new), 'PX', math.ceil((new - now) / 1000))
-return {1, 0}
+return {grant, 0}
 """
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
@@ -72,37 +74,44 @@ RESPONSE_429 = {"model": LimitedBody, "description": "past the caller's rate lim
 
 @dataclass(frozen=True)
 class Rate:
-    """``limit`` per ``window_s``; integer microseconds so the script's sums are exact."""
+    """``limit`` per ``window_s``; integer microseconds so the script's sums are exact.
+    ``lease``: how many a worker takes from Redis at once (1: every request asks Redis)."""
 
     limit: int
     window_s: float
+    lease: int = 1
 
-    def args(self, cost: int) -> tuple[int, int, int]:
+    def args(self, want: int) -> tuple[int, int, int]:
         interval = max(1, int(self.window_s * 1e6) // self.limit)
-        return interval, interval * self.limit, cost
+        return interval, interval * self.limit, want
 
 
 @dataclass(frozen=True)
 class Limits:
-    """A default rate for every subject of one kind, and per-name overrides (0: none)."""
+    """A default rate for every subject of one kind, and per-name overrides (0: none);
+    ``lease_share``: the share of a limit a worker may lease at once (0: no leases)."""
 
     default: int
     window_s: float
     overrides: Mapping[str, int]
+    lease_share: float = 0.0
 
     @classmethod
-    def parse(cls, default: int, window_s: float, overrides: str = "{}") -> Limits:
+    def parse(
+        cls, default: int, window_s: float, overrides: str = "{}", lease_share: float = 0.0
+    ) -> Limits:
         """Overrides are a JSON object ``{"<key name>": <limit>}``; a bad one fails start-up."""
         table = json.loads(overrides) if overrides.strip() else {}
         if not isinstance(table, dict) or not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in table.values()
         ):
             raise ValueError('rate-limit overrides: a JSON object {"<key name>": <int >= 0>}')
-        return cls(default, window_s, table)
+        return cls(default, window_s, table, lease_share)
 
     def rate(self, name: str) -> Rate | None:
         limit = self.overrides.get(name, self.default)
-        return Rate(limit, self.window_s) if limit > 0 else None
+        lease = max(1, int(limit * self.lease_share))
+        return Rate(limit, self.window_s, lease) if limit > 0 else None
 
     @property
     def enabled(self) -> bool:
@@ -133,18 +142,17 @@ class Limited(Exception):
 
 @dataclass(frozen=True)
 class Check:
-    """One subject's check: its key, rate and cost, and how it is named to the caller and in
-    the metric (``label``: a configured key name or 'user', never a customer id)."""
+    """One subject's check: its key and rate, and how it is named to the caller and in the
+    metric (``label``: a configured key name or 'user', never a customer id)."""
 
     key: str
     rate: Rate
     what: str
     kind: str
     label: str
-    cost: int = 1
 
-    def command(self) -> Command:
-        return ["EVALSHA", SCRIPT_SHA, 1, self.key, *self.rate.args(self.cost)]
+    def command(self, want: int = 1) -> Command:
+        return ["EVALSHA", SCRIPT_SHA, 1, self.key, *self.rate.args(want)]
 
 
 class RateLimiter:
@@ -153,6 +161,7 @@ class RateLimiter:
     def __init__(self, service: str, prefix: str, limits: Mapping[str, Limits]) -> None:
         self.service, self.prefix = service, prefix
         self.limits = {kind: lim for kind, lim in limits.items() if lim.enabled}
+        self.leased: dict[str, int] = {}  # by Redis key: what this worker took and has not spent
 
     def __bool__(self) -> bool:
         return bool(self.limits)
@@ -166,13 +175,13 @@ class RateLimiter:
         key = f"{self.prefix}:q:{{{self.service}:{kind}:{name}}}"
         return Check(key, rate, what, kind, name if label is None else label)
 
-    def judge(self, check: Check, reply: Any) -> None:
-        """Raise Limited when the script refused; count it."""
+    def judge(self, check: Check, reply: Any) -> int:
+        """How many the script granted (>= 1); else raise Limited, counted."""
         if isinstance(reply, Exception):
             raise reply
-        allowed, wait_us = int(reply[0]), int(reply[1])
-        if allowed:
-            return
+        granted, wait_us = int(reply[0]), int(reply[1])
+        if granted:
+            return granted
         LIMITED.labels(self.service, check.kind, check.label).inc()
         raise Limited(check.what, check.rate, max(1, math.ceil(wait_us / 1e6)))
 
@@ -197,16 +206,29 @@ class RateLimiter:
             return
         self.judge(check, reply)
 
+    def spend_leased(self, check: Check) -> bool:
+        """One from this worker's lease for the subject, if it holds any (no round trip)."""
+        held = self.leased.get(check.key, 0)
+        if held:
+            self.leased[check.key] = held - 1
+        return held > 0
+
     async def enforce_async(
         self,
         send: Callable[[list[Command]], Awaitable[list[Any]]],
         load: Callable[[str], Awaitable[Any]],
         check: Check,
     ) -> None:
-        """The asyncio check over ``send`` (one round trip), loading the script once if Redis
-        does not know it. The caller bounds the time and maps failures to ``unavailable``."""
-        (reply,) = await send([check.command()])
+        """The asyncio check: one spent from this worker's lease, else one round trip over
+        ``send`` asking for a lease of ``rate.lease`` (loading the script if Redis does not know
+        it). The caller bounds the time and maps failures to ``unavailable``."""
+        if self.spend_leased(check):
+            return
+        want = check.rate.lease
+        (reply,) = await send([check.command(want)])
         if isinstance(reply, NoScriptError):
             await load(SCRIPT)
-            (reply,) = await send([check.command()])
-        self.judge(check, reply)
+            (reply,) = await send([check.command(want)])
+        granted = self.judge(check, reply)
+        if granted > 1:
+            self.leased[check.key] = self.leased.get(check.key, 0) + granted - 1

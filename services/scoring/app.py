@@ -38,7 +38,10 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     keys = KeyRing.from_json(settings.api_keys)
     url, store_cfg, _timeout = settings.store()
     per_key = Limits.parse(
-        settings.rate_limit_per_key, settings.rate_limit_window_s, settings.rate_limit_keys
+        settings.rate_limit_per_key,
+        settings.rate_limit_window_s,
+        settings.rate_limit_keys,
+        settings.rate_limit_lease_share,
     )
 
     @contextlib.asynccontextmanager

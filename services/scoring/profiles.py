@@ -70,6 +70,8 @@ class ProfileReader:
     async def rate_limit(self, limiter: RateLimiter, check: Check, budget_s: float) -> None:
         """Raise ``Limited`` past the limit. Within the payment's Redis budget and behind the
         same breaker: Redis slow or down, the limit is not enforced (counted), never a 5xx."""
+        if limiter.spend_leased(check):
+            return  # the common case under load: no round trip
         if not self.breaker.allows():
             limiter.unavailable(None)
             return

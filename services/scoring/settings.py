@@ -50,6 +50,9 @@ class ScoringSettings(BaseSettings):
     rate_limit_per_key: int = Field(default=0, ge=0)
     rate_limit_window_s: float = Field(default=1.0, gt=0)
     rate_limit_keys: str = "{}"
+    # a worker takes up to this share of a key's limit from Redis at once and spends it without
+    # a round trip (docs/scoring.md: exact to workers x share of the limit); 0: ask every time
+    rate_limit_lease_share: float = Field(default=0.01, ge=0, le=0.1)
 
     def store(self) -> tuple[str, StoreConfig, float]:
         core = CoreSettings()

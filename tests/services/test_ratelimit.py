@@ -98,6 +98,46 @@ def test_async_over_the_wire_loads_the_script_and_shares_the_count(
     assert not allowed(lim, redis_client, "a")  # the blocking client sees the same count
 
 
+def test_a_worker_leases_a_share_and_the_total_stays_exact(
+    redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    """Worker A leases 10 of 100 at once and spends them without a round trip; worker B (the
+    blocking client, no lease) gets what is left; near the limit A's lease is partial. Together
+    they get exactly the limit."""
+    a = RateLimiter("test", store_config.prefix, {"key": Limits.parse(100, 60, lease_share=0.1)})
+    b = limiter(store_config.prefix, 100, 60)
+    sent: list[int] = []
+
+    async def spend(n: int) -> tuple[int, int]:
+        wire = RedisWire(TEST_REDIS_URL)
+        admin = redis.asyncio.Redis.from_url(TEST_REDIS_URL)
+
+        async def send(commands: list[list[object]]) -> list[object]:
+            sent.append(len(commands))
+            return await wire.call(commands)
+
+        got = 0
+        try:
+            for _ in range(n):
+                check = a.check("key", "psp", "psp")
+                assert check is not None
+                try:
+                    await a.enforce_async(send, admin.script_load, check)
+                    got += 1
+                except Limited:
+                    break
+        finally:
+            wire.close()
+            await admin.aclose()
+        return got, len(sent)
+
+    assert asyncio.run(spend(10)) == (10, 1)  # one round trip for ten
+    assert sum(allowed(b, redis_client) for _ in range(85)) == 85
+    # A asks for 10, Redis has 5 left: a partial lease, then 429
+    assert asyncio.run(spend(10)) == (5, 3)
+    assert not allowed(b, redis_client)
+
+
 def test_redis_down_fails_open_and_is_counted(store_config: StoreConfig) -> None:
     lim = limiter(store_config.prefix, 1, 60)
     down = redis.Redis(port=1, socket_connect_timeout=0.2)  # nothing listens there
