@@ -18,6 +18,7 @@ a 5xx.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -162,6 +163,7 @@ class RateLimiter:
         self.service, self.prefix = service, prefix
         self.limits = {kind: lim for kind, lim in limits.items() if lim.enabled}
         self.leased: dict[str, int] = {}  # by Redis key: what this worker took and has not spent
+        self._asking: dict[str, asyncio.Lock] = {}  # one lease request at a time per subject
 
     def __bool__(self) -> bool:
         return bool(self.limits)
@@ -221,9 +223,24 @@ class RateLimiter:
     ) -> None:
         """The asyncio check: one spent from this worker's lease, else one round trip over
         ``send`` asking for a lease of ``rate.lease`` (loading the script if Redis does not know
-        it). The caller bounds the time and maps failures to ``unavailable``."""
+        it). Requests that find the lease empty together wait for one request for a new one
+        (else each would take a lease). The caller bounds the time and maps failures to
+        ``unavailable``."""
         if self.spend_leased(check):
             return
+        if check.rate.lease == 1:
+            await self._ask(send, load, check)
+            return
+        async with self._asking.setdefault(check.key, asyncio.Lock()):
+            if not self.spend_leased(check):  # another request's lease may have come meanwhile
+                await self._ask(send, load, check)
+
+    async def _ask(
+        self,
+        send: Callable[[list[Command]], Awaitable[list[Any]]],
+        load: Callable[[str], Awaitable[Any]],
+        check: Check,
+    ) -> None:
         want = check.rate.lease
         (reply,) = await send([check.command(want)])
         if isinstance(reply, NoScriptError):

@@ -138,6 +138,43 @@ def test_a_worker_leases_a_share_and_the_total_stays_exact(
     assert not allowed(b, redis_client)
 
 
+def test_concurrent_requests_share_one_lease_request(
+    redis_client: redis.Redis, store_config: StoreConfig
+) -> None:
+    """20 requests of one key at once with an empty lease of 10: two round trips, not 20
+    (each taking a lease would hold 200 of the key's 1,000 in one worker)."""
+    lim = RateLimiter(
+        "test", store_config.prefix, {"key": Limits.parse(1000, 3600, lease_share=0.01)}
+    )
+    sent: list[int] = []
+
+    async def main() -> None:
+        wire = RedisWire(TEST_REDIS_URL)
+        admin = redis.asyncio.Redis.from_url(TEST_REDIS_URL)
+
+        async def send(commands: list[list[object]]) -> list[object]:
+            sent.append(len(commands))
+            return await wire.call(commands)
+
+        async def one() -> None:
+            check = lim.check("key", "psp", "psp")
+            assert check is not None
+            await lim.enforce_async(send, admin.script_load, check)
+
+        try:
+            await asyncio.gather(*(one() for _ in range(20)))
+        finally:
+            wire.close()
+            await admin.aclose()
+
+    asyncio.run(main())
+    assert len(sent) == 2, sent
+    assert (
+        sum(allowed(limiter(store_config.prefix, 1000, 3600), redis_client) for _ in range(981))
+        == 980
+    )
+
+
 def test_redis_down_fails_open_and_is_counted(store_config: StoreConfig) -> None:
     lim = limiter(store_config.prefix, 1, 60)
     down = redis.Redis(port=1, socket_connect_timeout=0.2)  # nothing listens there
