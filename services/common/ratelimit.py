@@ -60,6 +60,8 @@ UNAVAILABLE = Counter(
 )
 
 Command = list[Any]
+Send = Callable[[list[Command]], Awaitable[list[Any]]]  # one round trip: replies, errors as values
+Load = Callable[[str], Awaitable[Any]]  # SCRIPT LOAD
 
 
 class LimitedBody(BaseModel):
@@ -215,12 +217,7 @@ class RateLimiter:
             self.leased[check.key] = held - 1
         return held > 0
 
-    async def enforce_async(
-        self,
-        send: Callable[[list[Command]], Awaitable[list[Any]]],
-        load: Callable[[str], Awaitable[Any]],
-        check: Check,
-    ) -> None:
+    async def enforce_async(self, send: Send, load: Load, check: Check) -> None:
         """The asyncio check: one spent from this worker's lease, else one round trip over
         ``send`` asking for a lease of ``rate.lease`` (loading the script if Redis does not know
         it). Requests that find the lease empty together wait for one request for a new one
@@ -235,12 +232,7 @@ class RateLimiter:
             if not self.spend_leased(check):  # another request's lease may have come meanwhile
                 await self._ask(send, load, check)
 
-    async def _ask(
-        self,
-        send: Callable[[list[Command]], Awaitable[list[Any]]],
-        load: Callable[[str], Awaitable[Any]],
-        check: Check,
-    ) -> None:
+    async def _ask(self, send: Send, load: Load, check: Check) -> None:
         want = check.rate.lease
         (reply,) = await send([check.command(want)])
         if isinstance(reply, NoScriptError):
