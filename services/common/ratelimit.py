@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -161,8 +162,14 @@ class Check:
 class RateLimiter:
     """The limits of one service, by subject kind (``key``, ``user``)."""
 
-    def __init__(self, service: str, prefix: str, limits: Mapping[str, Limits]) -> None:
+    def __init__(
+        self, service: str, prefix: str, limits: Mapping[str, Limits], cooldown_s: float = 1.0
+    ) -> None:
         self.service, self.prefix = service, prefix
+        # the blocking path: after a failure Redis is skipped this long, so a hung Redis costs
+        # one request its socket timeout, not every request (the asyncio path has its caller's)
+        self.cooldown_s = cooldown_s
+        self._skip_until = 0.0
         self.limits = {kind: lim for kind, lim in limits.items() if lim.enabled}
         self.leased: dict[str, int] = {}  # by Redis key: what this worker took and has not spent
         self._asking: dict[str, asyncio.Lock] = {}  # one lease request at a time per subject
@@ -199,6 +206,9 @@ class RateLimiter:
         """The blocking client's check (raises Limited; fails open)."""
         if check is None:
             return
+        if time.monotonic() < self._skip_until:
+            self.unavailable(None)
+            return
         try:
             try:
                 reply = client.execute_command(*check.command())
@@ -206,6 +216,7 @@ class RateLimiter:
                 client.script_load(SCRIPT)
                 reply = client.execute_command(*check.command())
         except (RedisError, OSError) as exc:
+            self._skip_until = time.monotonic() + self.cooldown_s
             self.unavailable(exc)
             return
         self.judge(check, reply)

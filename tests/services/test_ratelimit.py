@@ -4,6 +4,7 @@ refill, expiry of idle keys, the async path over the hot path's wire, and failin
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from fraudops.profile_store.commands import StoreConfig
 from services.common.ratelimit import UNAVAILABLE, Limited, Limits, RateLimiter
 from services.scoring.wire import RedisWire
 from tests.conftest import TEST_REDIS_URL
+from tests.services.conftest import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -175,9 +177,25 @@ def test_concurrent_requests_share_one_lease_request(
     )
 
 
-def test_redis_down_fails_open_and_is_counted(store_config: StoreConfig) -> None:
-    lim = limiter(store_config.prefix, 1, 60)
-    down = redis.Redis(port=1, socket_connect_timeout=0.2)  # nothing listens there
+def test_redis_down_or_hung_fails_open_counted_and_skipped_for_a_while(
+    store_config: StoreConfig, own_redis: RedisServer
+) -> None:
+    lim = RateLimiter("test", store_config.prefix, {"key": Limits.parse(1, 60)}, cooldown_s=0.5)
+    client = redis.Redis.from_url(f"redis://127.0.0.1:{own_redis.port}/0", socket_timeout=0.3)
     before = UNAVAILABLE.labels("test")._value.get()
-    assert allowed(lim, down) and allowed(lim, down)
-    assert UNAVAILABLE.labels("test")._value.get() == before + 2
+    own_redis.proc.send_signal(signal.SIGSTOP)  # hung: the first check waits its timeout...
+    try:
+        started = time.monotonic()
+        assert allowed(lim, client)
+        assert 0.25 < time.monotonic() - started < 1.0
+        started = time.monotonic()
+        assert allowed(lim, client) and allowed(lim, client)  # ...the next ones skip Redis
+        assert time.monotonic() - started < 0.1
+    finally:
+        own_redis.proc.send_signal(signal.SIGCONT)
+    assert UNAVAILABLE.labels("test")._value.get() == before + 3
+    time.sleep(0.5)  # the cool-down over, the limit holds again
+    assert [allowed(lim, client) for _ in range(2)] == [True, False]
+    own_redis.kill()  # refused: open at once
+    assert allowed(lim, client)
+    assert UNAVAILABLE.labels("test")._value.get() == before + 4
