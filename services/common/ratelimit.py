@@ -215,11 +215,10 @@ class RateLimiter:
             except NoScriptError:
                 client.script_load(SCRIPT)
                 reply = client.execute_command(*check.command())
+            self.judge(check, reply)  # Limited passes; an error reply fails open below
         except (RedisError, OSError) as exc:
             self._skip_until = time.monotonic() + self.cooldown_s
             self.unavailable(exc)
-            return
-        self.judge(check, reply)
 
     def spend_leased(self, check: Check) -> bool:
         """One from this worker's lease for the subject, if it holds any (no round trip)."""
