@@ -22,6 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small data: a smoke run, not the numbers")
     p.add_argument("--direct-workers", type=int, default=1, help="pipeline: DirectRunner workers")
     p.add_argument("--workers", type=int, default=2, help="scoring: server worker processes")
+    p.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        help="scoring: the bench key's rate limit per second (0: off); to measure the limiter's "
+        "cost, one high enough never to refuse",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

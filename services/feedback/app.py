@@ -22,6 +22,7 @@ from fraudops.settings import CoreSettings, secret
 from services.common.app import service_app
 from services.common.auth import KeyRing
 from services.common.limits import BodyLimit
+from services.common.ratelimit import Limits, RateLimiter
 from services.feedback.background import BackgroundWork
 from services.feedback.db import make_engine, session_factory, upgrade, utcnow
 from services.feedback.metrics import ERRORS
@@ -83,6 +84,11 @@ def create_app(settings: FeedbackSettings | None = None, clock: Clock = utcnow) 
     )
     app.state.settings, app.state.core, app.state.clock = settings, CoreSettings(), clock
     app.state.policy = LabelPolicy(keys, secret(settings.token_secret), clock)
+    app.state.limiter = RateLimiter("feedback", app.state.core.key_prefix, {
+        "key": Limits.parse(settings.rate_limit_per_key, settings.rate_limit_window_s,
+                            settings.rate_limit_keys),
+        "user": Limits.parse(settings.rate_limit_per_user, settings.rate_limit_user_window_s),
+    })  # fmt: skip
     app.add_exception_handler(OperationalError, database_down)
     app.add_exception_handler(DBAPIError, database_down)
     for router in ROUTERS:

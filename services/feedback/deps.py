@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.auth import ApiKey
+from services.common.ratelimit import RateLimiter
 from services.feedback.ingest import ScoringLogIngestor
 from services.feedback.monitoring import Monitor
 from services.feedback.policy import LabelPolicy
@@ -44,6 +45,10 @@ async def get_redis(request: Request) -> redis.Redis:
     return cast(redis.Redis, request.app.state.redis)
 
 
+async def get_limiter(request: Request) -> RateLimiter:
+    return cast(RateLimiter, request.app.state.limiter)
+
+
 async def get_ingestor(request: Request) -> ScoringLogIngestor:
     return cast(ScoringLogIngestor, request.app.state.ingestor)
 
@@ -61,6 +66,7 @@ ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
 PolicyDep = Annotated[LabelPolicy, Depends(get_policy)]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 IngestorDep = Annotated[ScoringLogIngestor, Depends(get_ingestor)]
 ProfileSyncDep = Annotated[ProfileLabelSync, Depends(get_profile_sync)]
 MonitorDep = Annotated[Monitor, Depends(get_monitor)]

@@ -23,6 +23,7 @@ ON_BEHALF = "label:on-behalf"
 class Caller:
     actor: str  # what the label event records: "key", "key:analyst" or "customer:<id>"
     owner: str | None  # the customer the caller may label for; None = any
+    key: str | None = None  # the API key's name; None for a user token
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class LabelPolicy:
                     raise HTTPException(
                         422, f"X-Fraudops-Actor: percent-encoded UTF-8, {actors.RULE}"
                     )
-                return Caller(f"{key.name}:{analyst}", None)
-            return Caller(key.name, None)
+                return Caller(f"{key.name}:{analyst}", None, key.name)
+            return Caller(key.name, None, key.name)
         return self._card_holder(authorization)
 
     def _card_holder(self, authorization: str | None) -> Caller:

@@ -19,6 +19,14 @@ class FeedbackSettings(BaseSettings):
     # HS256 secret shared with the banking app's backend, which issues the in-app user tokens
     token_secret: SecretStr | None = Field(default=None, min_length=32)
     max_body_bytes: int = Field(default=16_384, gt=0)
+    # rate limits on POST /v1/feedback (429 + Retry-After past them; 0: no limit): label answers
+    # per card holder (user token) per rate_limit_user_window_s, labels per API key per
+    # rate_limit_window_s, and rate_limit_keys: JSON {"<key name>": <limit>} overriding it per key
+    rate_limit_per_user: int = Field(default=10, ge=0)
+    rate_limit_user_window_s: float = Field(default=60.0, gt=0)
+    rate_limit_per_key: int = Field(default=0, ge=0)
+    rate_limit_window_s: float = Field(default=60.0, gt=0)
+    rate_limit_keys: str = "{}"
     # background work: scoring log -> SQL, effective labels -> Redis profiles
     sync_every_s: float = Field(default=0.5, gt=0)
     ingest_batch: int = Field(default=1000, ge=1)

@@ -18,6 +18,7 @@ from services.common.auth import KeyRing
 from services.common.limits import BodyLimit
 from services.common.logs import RequestId
 from services.common.metrics import metrics_response, probe_failed
+from services.common.ratelimit import Limits, RateLimiter
 from services.scoring.cluster_wire import ClusterWire
 from services.scoring.coalesce import Coalescer
 from services.scoring.endpoint import ScoreEndpoint
@@ -52,6 +53,12 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     settings = settings or ScoringSettings()
     keys = KeyRing.from_json(settings.api_keys)
     url, store_cfg, cluster = settings.store()
+    per_key = Limits.parse(
+        settings.rate_limit_per_key,
+        settings.rate_limit_window_s,
+        settings.rate_limit_keys,
+        settings.rate_limit_lease_share,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +111,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         request_ids=False,  # RequestId wraps the score routes too (below)
     )
     app.state.settings = settings
+    app.state.limiter = RateLimiter("scoring", store_cfg.prefix, {"key": per_key})
     document_score_routes(app)
 
     @app.get("/healthz", response_model=Health)

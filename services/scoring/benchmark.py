@@ -265,6 +265,8 @@ def run(args: argparse.Namespace) -> None:
             "FRAUDOPS_API_KEYS": json.dumps([entry]),
             "FRAUDOPS_MODEL_DIR": str(tmp / "models"),
             "FRAUDOPS_KEY_PREFIX": cfg.prefix,
+            "FRAUDOPS_SCORING_RATE_LIMIT_PER_KEY": str(args.rate_limit),
+            "FRAUDOPS_SCORING_RATE_LIMIT_WINDOW_S": "1",
         }
         server = subprocess.Popen(
             [
@@ -312,6 +314,7 @@ def run(args: argparse.Namespace) -> None:
         at500 = runs[0]
         results |= {
             "workers": args.workers,
+            "rate_limit": args.rate_limit,
             "p50_ms": at500["p50_ms"],
             "p95_ms": at500["p95_ms"],
             "p99_ms": at500["p99_ms"],

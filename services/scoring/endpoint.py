@@ -1,8 +1,9 @@
 """POST /v1/score and /v1/score/batch: their one implementation, straight on ASGI.
 
-The checks run in this order on both routes: the method (405), the key (401/403), the
-Content-Type (415), the body (413 past the limit, in ``BodyLimit``; 422 naming the field), a date
-past the server clock (422), a model (503), a duplicate still being scored elsewhere (409).
+The checks run in this order on both routes: the method (405), the key (401/403), the key's rate
+limit (429 with Retry-After; a batch counts as one request), the Content-Type (415), the body (413
+past the limit, in ``BodyLimit``; 422 naming the field), a date past the server clock (422), a
+model (503), a duplicate still being scored elsewhere (409).
 FastAPI's per-request cost was a third of the CPU time of a score, so these routes skip the
 framework; their OpenAPI is derived from the same schemas (``openapi.py``) and a schemathesis test
 holds the served answers to it. The request-latency histogram covers reading and validating the
@@ -22,8 +23,10 @@ from pydantic import BaseModel, ValidationError
 from fraudops.schema import Transaction
 from models.runtime import ScoringModel
 from services.common.asgi import JSON, send_json
+from services.common.auth import ApiKey
 from services.common.errors import validation_body
 from services.common.logs import request_id
+from services.common.ratelimit import Limited
 from services.scoring.answers import Busy
 from services.scoring.metrics import ERRORS, REQUEST_SECONDS
 from services.scoring.schemas import BatchRequest, future_dated
@@ -85,7 +88,7 @@ class ScoreEndpoint:
             return
         started = time.perf_counter()
         try:
-            self._check_headers(scope)
+            await self._check_headers(scope)
             body = await _read_body(receive)
             if body is None:
                 return  # the client went away
@@ -98,7 +101,7 @@ class ScoreEndpoint:
         _SECONDS[path].observe(time.perf_counter() - started)
         await send_json(send, 200, answer)
 
-    def _check_headers(self, scope: Scope) -> None:
+    async def _check_headers(self, scope: Scope) -> None:
         auth = content_type = None
         for name, value in scope["headers"]:  # the first of each, as Starlette reads them
             if name == b"authorization" and auth is None:
@@ -106,12 +109,24 @@ class ScoreEndpoint:
             elif name == b"content-type" and content_type is None:
                 content_type = value
         try:
-            self.api.state.keys.authorize(auth, self.scope_name)
+            key = self.api.state.keys.authorize(auth, self.scope_name)
         except HTTPException as exc:
             raise Refused.http("unauthorized" if exc.status_code == 401 else "forbidden",
                                exc) from None  # fmt: skip
+        await self._rate_limit(key)
         if not is_json(content_type):
             raise Refused("invalid", 415, b'{"detail":"Content-Type must be application/json"}')
+
+    async def _rate_limit(self, key: ApiKey) -> None:
+        """429 past the key's limit; no limit configured for it costs nothing."""
+        state = self.api.state
+        check = state.limiter.check("key", key.name, f"API key '{key.name}'")
+        if check is None:
+            return
+        try:
+            await state.scorer.profiles.rate_limit(state.limiter, check, state.scorer.budget_s)
+        except Limited as no:
+            raise Refused("rate_limited", 429, orjson.dumps(no.body), no.headers) from None
 
     def _model(self) -> ScoringModel:
         holder = self.api.state.holder

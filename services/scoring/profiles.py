@@ -20,6 +20,7 @@ from fraudops.profile_store.commands import (
     tx_commands,
 )
 from fraudops.schema import Txn
+from services.common.ratelimit import Check, RateLimiter
 from services.scoring.breaker import Breaker
 from services.scoring.cluster_wire import ClusterWire
 from services.scoring.metrics import STAGE_SECONDS
@@ -78,6 +79,24 @@ class ProfileReader:
         ``budget_s`` and a failure of the whole round trip are raised."""
         async with asyncio.timeout(budget_s):
             return await self.send_loading_script(commands, partial=True)
+
+    async def rate_limit(self, limiter: RateLimiter, check: Check, budget_s: float) -> None:
+        """Raise ``Limited`` past the limit. Within the payment's Redis budget and behind the
+        same breaker: Redis slow or down, the limit is not enforced (counted), never a 5xx."""
+        if limiter.spend_leased(check):
+            return  # the common case under load: no round trip
+        if not self.breaker.allows():
+            limiter.unavailable(None)
+            return
+        try:
+            async with asyncio.timeout(budget_s):
+                await limiter.enforce_async(self.send, self.admin.script_load, check)
+        except TimeoutError as exc:
+            self.breaker.failure(hard=False)
+            limiter.unavailable(exc)
+        except (RedisError, OSError) as exc:
+            self.breaker.failure(hard=True)
+            limiter.unavailable(exc)
 
     async def read(
         self, txs: list[Txn], budget_s: float

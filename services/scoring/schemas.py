@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fraudops.schema import Transaction
+from services.common.ratelimit import RESPONSE_429
 
 
 class Reason(BaseModel):
@@ -41,6 +42,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "body too large"},
     415: {"model": ErrorBody, "description": "Content-Type is not application/json"},
     422: {"model": InvalidBody, "description": "invalid input; `message` names the field"},
+    429: RESPONSE_429,
     503: {"model": ErrorBody, "description": "no model loaded"},
 }
 

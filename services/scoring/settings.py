@@ -45,6 +45,14 @@ class ScoringSettings(BaseSettings):
     max_ahead_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_batch: int = Field(default=1000, ge=1)
+    # requests per API key per rate_limit_window_s (a batch is one request); 0: no limit.
+    # rate_limit_keys: JSON {"<key name>": <limit>} overriding it per key (0: that key unlimited)
+    rate_limit_per_key: int = Field(default=0, ge=0)
+    rate_limit_window_s: float = Field(default=1.0, gt=0)
+    rate_limit_keys: str = "{}"
+    # a worker takes up to this share of a key's limit from Redis at once and spends it without
+    # a round trip (docs/scoring.md: exact to workers x share of the limit); 0: ask every time
+    rate_limit_lease_share: float = Field(default=0.01, ge=0, le=0.1)
 
     def store(self) -> tuple[str, StoreConfig, bool]:
         """The profile store: its URL, its layout, and whether the URL names a Redis Cluster."""

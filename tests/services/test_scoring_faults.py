@@ -65,7 +65,11 @@ def test_redis_down_then_hung_then_back(
 ) -> None:  # fmt: skip
     own_redis = durable_redis  # killed below: what it counted before survives, as in production
     env = {**scoring_env, "REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0",
-           "FRAUDOPS_SCORING_REDIS_BUDGET_MS": "50"}  # fmt: skip
+           "FRAUDOPS_SCORING_REDIS_BUDGET_MS": "50",
+           # a rate limit that never refuses, checked in Redis on every request: its outage
+           # must let the payments through (fail open), never turn into an error
+           "FRAUDOPS_SCORING_RATE_LIMIT_PER_KEY": "1000000",
+           "FRAUDOPS_SCORING_RATE_LIMIT_LEASE_SHARE": "0"}  # fmt: skip
     server = Server(env)
     request.addfinalizer(server.stop)  # also when an assertion fails midway
     load = Load(server.url, keys["score"], "out")
@@ -124,6 +128,9 @@ def test_redis_down_then_hung_then_back(
     # refused connections show as "unavailable" then "breaker_open", the hang as "timeout"
     assert counted.get("timeout", 0) >= 1, counted
     assert sum(counted.values()) >= len(degraded), counted
+    name = 'fraudops_rate_limit_unavailable_total{service="scoring"}'
+    unchecked = [ln for ln in metrics.splitlines() if ln.startswith(name)]
+    assert unchecked and float(unchecked[0].rsplit(" ", 1)[1]) >= 1, unchecked
     out = server.stop()
     assert "Traceback" not in out
 

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.common.ratelimit import RESPONSE_429, Limited, RateLimiter
 from services.feedback import store
 from services.feedback.background import catch_up, push_labels
 from services.feedback.db import LabelEvent
@@ -19,8 +21,10 @@ from services.feedback.deps import (
     ClockDep,
     IngestorDep,
     LabelReader,
+    LimiterDep,
     PolicyDep,
     ProfileSyncDep,
+    RedisDep,
     Sessions,
 )
 from services.feedback.metrics import ERRORS, LABELS, REQUEST_SECONDS
@@ -48,6 +52,21 @@ def _record(
                                   caller.actor, clock, caller.owner)  # fmt: skip
 
 
+def _rate_limit(limiter: RateLimiter, client: redis.Redis, caller: Caller) -> JSONResponse | None:
+    """429 past the caller's limit: per API key, or per card holder for a user token (the
+    metric and the answer name no customer)."""
+    if caller.key is not None:
+        check = limiter.check("key", caller.key, f"API key '{caller.key}'")
+    else:
+        check = limiter.check("user", str(caller.owner), "a user token", label="user")
+    try:
+        limiter.enforce(client, check)
+    except Limited as no:
+        ERRORS.labels("rate_limited").inc()
+        return JSONResponse(no.body, status_code=429, headers=no.headers)
+    return None
+
+
 def _unknown(body: FeedbackRequest, caller: Caller, exc: store.UnknownTransaction) -> HTTPException:
     """404 for a payment never scored. To a card holder someone else's payment is unknown too,
     answered alike (status, body, and the same work before it: the scoring log is taken first
@@ -69,6 +88,7 @@ def _unknown(body: FeedbackRequest, caller: Caller, exc: store.UnknownTransactio
         404: {"description": "transaction never scored (user token: or not the customer's)"},
         413: {"description": "body too large"},
         422: {"description": "invalid body"},
+        429: RESPONSE_429,
         503: {"description": "database unavailable (nothing stored; retry)"},
     },
 )
@@ -79,11 +99,15 @@ def feedback(
     clock: ClockDep,
     ingestor: IngestorDep,
     profile_sync: ProfileSyncDep,
+    limiter: LimiterDep,
+    client: RedisDep,
     authorization: Authorization = None,
     x_fraudops_actor: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     started = time.perf_counter()
     caller = policy.labeller(body.source, authorization, x_fraudops_actor)
+    if refused := _rate_limit(limiter, client, caller):
+        return refused
     try:
         rec = _record(sessions, body, caller, clock)
     except store.UnknownTransaction:
