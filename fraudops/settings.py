@@ -37,6 +37,9 @@ class CoreSettings(PathSettings):
         validation_alias=AliasChoices("REDIS_CLUSTER", "FRAUDOPS_REDIS_CLUSTER"),
     )
     key_prefix: str = Field(default="fo", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    # streams of the scoring log (per customer; spread over a cluster's masters); every service
+    # of a deployment must be given the same number (services/common/scoring_log.py)
+    log_shards: int = Field(default=1, ge=1, le=1024)
     # Wall-clock retention of Redis entries (feature windows are on transaction time).
     profile_ttl_s: int = Field(default=120 * 86400, ge=0)
     dedup_ttl_s: int = Field(default=7 * 86400, gt=0)

@@ -103,6 +103,7 @@ def create_app(
             settings,
             clock,
             settings.public_url,
+            shards=core.log_shards,
         )
         loop = Worker(
             "alerts-consumer",

@@ -40,6 +40,8 @@ class AlertConsumer(StreamConsumer):
         settings: AlertsSettings,
         clock: Callable[[], datetime],
         console_url: str | None = None,
+        *,
+        shards: int = 1,
     ) -> None:
         super().__init__(
             client,
@@ -48,6 +50,7 @@ class AlertConsumer(StreamConsumer):
             consumer,
             settings.batch,
             settings.claim_idle_ms,
+            shards=shards,
         )
         self.sessions, self.notifier, self.s = sessions, notifier, settings
         self.clock, self.console_url = clock, console_url

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             core.key_prefix,
             session_factory(feedback_engine),
             session_factory(alerts_engine) if alerts_engine else None,
+            core.log_shards,
         )
         actor = args.actor or getpass.getuser()
         result = erase_customer(stores, args.customer, key, actor, args.reason, utcnow,

@@ -10,11 +10,14 @@ with AOF in production (``appendonly yes``) so a Redis restart keeps them too.
 
 from __future__ import annotations
 
+import functools
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from fraudops.schema import Txn
 
@@ -23,7 +26,43 @@ MAXLEN = 1_000_000  # approximate cap: a consumer down for days must not exhaust
 
 
 def stream_key(prefix: str) -> str:
+    """The log's one stream (``FRAUDOPS_LOG_SHARDS=1``, the default, and before sharding)."""
     return f"{prefix}:log:scored"
+
+
+def stream_keys(prefix: str, shards: int = 1) -> list[str]:
+    """The log's streams. On a Redis Cluster one stream is one slot, so one master takes every
+    write and every read: ``shards`` streams spread them. Their hash tags are chosen so their
+    slots are evenly spaced over the 16,384 (a cluster whose masters split the slots evenly, as
+    ``redis-cli --cluster create`` does, gets the same number of streams on each master when
+    ``shards`` is a multiple of the masters)."""
+    if shards == 1:
+        return [stream_key(prefix)]
+    return [f"{prefix}:log:scored:{{{tag}}}" for tag in _tags(shards)]
+
+
+def consumer_keys(prefix: str, shards: int = 1) -> list[str]:
+    """What the consumers read: the shards, and the single stream of before while it holds
+    entries written before the deployment was sharded."""
+    keys = stream_keys(prefix, shards)
+    return keys if shards == 1 else [*keys, stream_key(prefix)]
+
+
+def shard_of(customer_id: str, shards: int) -> int:
+    """The stream of a customer's decisions: all in one, so a consumer sees them in order."""
+    return zlib.crc32(customer_id.encode("utf-8", "surrogatepass")) % shards if shards > 1 else 0
+
+
+@functools.cache
+def _tags(shards: int) -> tuple[str, ...]:
+    width = REDIS_CLUSTER_HASH_SLOTS / shards
+    tags: list[str] = []
+    j = 0
+    for i in range(shards):
+        while not i * width <= key_slot(f"ls{j}".encode()) < (i + 1) * width:
+            j += 1
+        tags.append(f"ls{j}")
+    return tuple(tags)
 
 
 def encode(

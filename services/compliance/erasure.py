@@ -51,6 +51,7 @@ class Stores:
     prefix: str
     feedback: sessionmaker[Session]
     alerts: sessionmaker[Session] | None  # None: the alerts tables live in the feedback database
+    log_shards: int = 1  # the scoring log's streams (FRAUDOPS_LOG_SHARDS)
 
 
 @dataclass
@@ -72,17 +73,18 @@ def _stream_entries(client: redis.Redis, stream: str) -> Iterator[tuple[bytes, d
 
 
 def _purge_scoring_log(stores: Stores, customer_id: str, result: ErasureResult) -> None:
-    stream = scoring_log.stream_key(stores.prefix)
-    doomed = []
-    for entry_id, fields in _stream_entries(stores.redis, stream):
-        try:
-            d = orjson.loads(fields[scoring_log.FIELD])
-        except (KeyError, ValueError):
-            continue
-        if str(d.get("customer_id")) == customer_id:
-            doomed.append(entry_id)
-            result.transactions.add((str(d["transaction_id"]), str(d["terminal_id"])))
-    _xdel(stores.redis, stream, doomed, "scoring_log_entries", result)
+    # every stream, not only the customer's shard: the number of shards may have changed since
+    for stream in scoring_log.consumer_keys(stores.prefix, stores.log_shards):
+        doomed = []
+        for entry_id, fields in _stream_entries(stores.redis, stream):
+            try:
+                d = orjson.loads(fields[scoring_log.FIELD])
+            except (KeyError, ValueError):
+                continue
+            if str(d.get("customer_id")) == customer_id:
+                doomed.append(entry_id)
+                result.transactions.add((str(d["transaction_id"]), str(d["terminal_id"])))
+        _xdel(stores.redis, stream, doomed, "scoring_log_entries", result)
 
 
 def _purge_dead_letters(stores: Stores, result: ErasureResult) -> None:

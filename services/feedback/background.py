@@ -77,12 +77,13 @@ def background_turn(
 
 def retention_step(
     sessions: sessionmaker[Session], client: redis.Redis, prefix: str, keep: timedelta,
-    clock: Clock,
+    clock: Clock, log_shards: int = 1,
 ) -> Step:  # fmt: skip
-    """Purge the scoring log (stream and SQL) older than ``keep``."""
+    """Purge the scoring log (streams and SQL) older than ``keep``."""
 
     def retention() -> None:
-        removed = purge_scoring_log(sessions, client, prefix, clock() - keep)
+        removed = purge_scoring_log(sessions, client, prefix, clock() - keep,
+                                    log_shards=log_shards)  # fmt: skip
         if removed.total():
             log.info("retention: removed %s", dict(removed))
 
@@ -115,7 +116,8 @@ class BackgroundWork:
     ) -> BackgroundWork:  # fmt: skip
         consumer = f"{socket.gethostname()}-{os.getpid()}"  # a restarted process is a new one
         ingestor = ScoringLogIngestor(client, sessions, core.key_prefix, settings.consumer_group,
-                                      consumer, settings.ingest_batch)  # fmt: skip
+                                      consumer, settings.ingest_batch,
+                                      shards=core.log_shards)  # fmt: skip
         sync = ProfileLabelSync(ProfileStore(client, StoreConfig.from_settings(core)), sessions)
         monitor = Monitor(
             sessions,
@@ -128,7 +130,7 @@ class BackgroundWork:
         periodic = [Periodic(MONITOR, settings.monitor_every_s, lambda: monitor.run_once(clock()))]
         if settings.scoring_log_retention_days:
             keep = timedelta(days=settings.scoring_log_retention_days)
-            step = retention_step(sessions, client, core.key_prefix, keep, clock)
+            step = retention_step(sessions, client, core.key_prefix, keep, clock, core.log_shards)
             periodic.append(Periodic(RETENTION, settings.retention_every_s, step))
         worker = Worker("feedback-sync", background_turn(ingestor, sync, periodic),
                         settings.sync_every_s, log)  # fmt: skip

@@ -32,8 +32,10 @@ class ScoringLogIngestor(StreamConsumer):
         consumer: str,
         batch: int = 1000,
         claim_idle_ms: int = 30_000,
+        *,
+        shards: int = 1,
     ) -> None:
-        super().__init__(client, prefix, group, consumer, batch, claim_idle_ms)
+        super().__init__(client, prefix, group, consumer, batch, claim_idle_ms, shards=shards)
         self.sessions = sessions
 
     def handle(self, entries: list[Entry]) -> int:

@@ -25,6 +25,7 @@ def purge_scoring_log(
     prefix: str,
     older_than: datetime,
     batch: int = 5000,
+    log_shards: int = 1,
 ) -> Counter[str]:
     """Remove what was scored before ``older_than``; returns the rows/entries removed per store.
 
@@ -33,8 +34,9 @@ def purge_scoring_log(
     removed: Counter[str] = Counter()
     if client is not None:
         minid = f"{int(older_than.timestamp() * 1000)}-0"
-        removed["scoring_log_entries"] = int(
-            client.xtrim(scoring_log.stream_key(prefix), minid=minid, approximate=False)
+        removed["scoring_log_entries"] = sum(
+            int(client.xtrim(stream, minid=minid, approximate=False))
+            for stream in scoring_log.consumer_keys(prefix, log_shards)
         )
     while True:
         with sessions.begin() as session:

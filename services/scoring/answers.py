@@ -28,7 +28,8 @@ _WRITE = STAGE_SECONDS.labels("write_batch")
 
 WRITE_BATCH = 500
 Command = list[Any]
-Queued = tuple[str, bytes, bytes]  # (transaction id, answer, scoring-log entry or b"")
+# (transaction id, answer or b"" once stored, scoring-log entry or b"", the entry's log shard)
+Queued = tuple[str, bytes, bytes, int]
 
 
 class Busy(Exception):
@@ -49,6 +50,7 @@ class AnswerStore:
         read_budget_s: float,
         log_maxlen: int = scoring_log.MAXLEN,
         write_every_s: float = 0.002,
+        log_shards: int = 1,
     ) -> None:
         self.reader = reader
         self.admin = admin  # the rare duplicate wait
@@ -60,7 +62,8 @@ class AnswerStore:
         self.read_budget_s = read_budget_s
         self.log_maxlen = log_maxlen  # 0: no scoring log
         self.write_every_s = write_every_s
-        self.log_stream = scoring_log.stream_key(cfg.prefix)
+        self.log_shards = log_shards
+        self.log_streams = scoring_log.stream_keys(cfg.prefix, log_shards)
         self.pending: list[Queued] = []
         self.unflushed: dict[str, bytes] = {}  # the same answers by transaction id
         self._flush_soon = asyncio.Event()
@@ -76,14 +79,20 @@ class AnswerStore:
         key = layout.answer_key(self.cfg.prefix, transaction_id)
         return ["SET", key, body, "NX", "EX", self.cfg.dedup_ttl_s]
 
-    def log_command(self, entry: bytes) -> Command:
-        cap = self.log_maxlen
-        return ["XADD", self.log_stream, "MAXLEN", "~", cap, "*", scoring_log.FIELD, entry]
+    def log_shard(self, customer_id: str) -> int:
+        return scoring_log.shard_of(customer_id, self.log_shards)
+
+    def log_command(self, entry: bytes, shard: int) -> Command:
+        """``XADD`` to the customer's stream (``log_shard``); each stream keeps about
+        ``log_maxlen`` / shards entries, so the log as a whole keeps ``log_maxlen``."""
+        cap = max(1, self.log_maxlen // self.log_shards)
+        stream = self.log_streams[shard]
+        return ["XADD", stream, "MAXLEN", "~", cap, "*", scoring_log.FIELD, entry]
 
     # --- the writer -----------------------------------------------------------------------------
     def queue(self, answers: list[Queued]) -> None:
         self.pending.extend(answers)
-        for t, body, _ in answers:
+        for t, body, _, _ in answers:
             self.unflushed.setdefault(t, body)  # the first answer stays the answer
         if len(self.pending) >= WRITE_BATCH or not self._flush_soon.is_set():
             self._flush_soon.set()
@@ -111,12 +120,12 @@ class AnswerStore:
             started = time.perf_counter()
             commands: list[Command] = []
             owners: list[tuple[int, bool]] = []  # (batch index, is the log entry)
-            for i, (t, body, entry) in enumerate(batch):
+            for i, (t, body, entry, shard) in enumerate(batch):
                 if body:  # b"": stored already, only its log entry left to write
                     commands.append(self.store_command(t, body))
                     owners.append((i, False))
                 if entry:
-                    commands.append(self.log_command(entry))
+                    commands.append(self.log_command(entry, shard))
                     owners.append((i, True))
             try:
                 replies = await self.reader.write_each(commands, self.write_budget_s)
@@ -130,16 +139,16 @@ class AnswerStore:
             if failed:  # part of a cluster away: retry only what did not land (no doubles)
                 self.breaker.failure(hard=True)
                 retry = [(t, body if (i, False) in failed else b"",
-                          entry if (i, True) in failed else b"")
-                         for i, (t, body, entry) in enumerate(batch)
+                          entry if (i, True) in failed else b"", shard)
+                         for i, (t, body, entry, shard) in enumerate(batch)
                          if (i, False) in failed or (i, True) in failed]  # fmt: skip
-                for i, (t, _, _) in enumerate(batch):
+                for i, (t, *_) in enumerate(batch):
                     if (i, False) not in failed:
                         self.unflushed.pop(t, None)
                 self._requeue(retry, type(next(iter(failed.values()))).__name__)
                 await asyncio.sleep(max(self.breaker.cooldown_s, self.write_every_s))
                 return
-            for t, _, _ in batch:
+            for t, *_ in batch:
                 self.unflushed.pop(t, None)
             _WRITE.observe(time.perf_counter() - started)
 
@@ -149,7 +158,7 @@ class AnswerStore:
         room = max(0, self.capacity - len(self.pending))
         kept, dropped = batch[:room], len(batch) - min(room, len(batch))
         self.pending[:0] = kept
-        for t, _, _ in batch[room:]:
+        for t, *_ in batch[room:]:
             self.unflushed.pop(t, None)
         self._flush_soon.set()  # retried after the breaker's cool-down (see flush)
         if dropped:

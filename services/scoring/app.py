@@ -52,7 +52,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
     """The ASGI app (``.api`` is the FastAPI app inside, with its state and OpenAPI)."""
     settings = settings or ScoringSettings()
     keys = KeyRing.from_json(settings.api_keys)
-    url, store_cfg, cluster = settings.store()
+    url, store_cfg, cluster, log_shards = settings.store()
     per_key = Limits.parse(
         settings.rate_limit_per_key,
         settings.rate_limit_window_s,
@@ -79,6 +79,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             duplicate_wait_s=settings.duplicate_wait_ms / 1000,
             log_maxlen=settings.log_maxlen,
             write_every_s=settings.write_every_ms / 1000,
+            log_shards=log_shards,
         )
         app.state.holder, app.state.redis, app.state.scorer = holder, client, scorer
         app.state.coalescer = Coalescer(scorer)

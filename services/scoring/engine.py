@@ -69,6 +69,7 @@ class Scorer:
         duplicate_wait_s: float,
         log_maxlen: int = scoring_log.MAXLEN,
         write_every_s: float = 0.002,
+        log_shards: int = 1,
     ) -> Scorer:
         breaker = Breaker(breaker_s)
         reader = ProfileReader(wire=wire, admin=admin, cfg=cfg, breaker=breaker)
@@ -84,6 +85,7 @@ class Scorer:
             read_budget_s=budget_s,
             log_maxlen=log_maxlen,
             write_every_s=write_every_s,
+            log_shards=log_shards,
         )
         replay = DegradedReplay(
             reader=reader,
@@ -162,7 +164,8 @@ class Scorer:
             queued = []
             for i, (body, entry) in zip(fresh, bodies, strict=True):
                 answers[i] = body
-                queued.append((txs[i].transaction_id, body, entry))
+                shard = self.answers.log_shard(txs[i].customer_id)
+                queued.append((txs[i].transaction_id, body, entry, shard))
             self.answers.queue(queued)
         DUPLICATES.inc(len(txs) - len(fresh))  # stored answers, and repeats still in flight
         return answers

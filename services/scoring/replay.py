@@ -66,7 +66,9 @@ class DegradedReplay:
             spans: list[tuple[int, int, int]] = []  # per item: log, store, profile commands end
             for tx, body, entry in items:
                 if entry:
-                    commands.append(self.answers.log_command(entry))
+                    commands.append(
+                        self.answers.log_command(entry, self.answers.log_shard(tx.customer_id))
+                    )
                 log_end = len(commands)
                 if body:
                     commands.append(self.answers.store_command(tx.transaction_id, body))

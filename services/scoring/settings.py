@@ -54,7 +54,8 @@ class ScoringSettings(BaseSettings):
     # a round trip (docs/scoring.md: exact to workers x share of the limit); 0: ask every time
     rate_limit_lease_share: float = Field(default=0.01, ge=0, le=0.1)
 
-    def store(self) -> tuple[str, StoreConfig, bool]:
-        """The profile store: its URL, its layout, and whether the URL names a Redis Cluster."""
+    def store(self) -> tuple[str, StoreConfig, bool, int]:
+        """The profile store: its URL, its layout, whether the URL names a Redis Cluster, and the
+        scoring log's shards."""
         core = CoreSettings()
-        return core.redis_url, StoreConfig.from_settings(core), core.redis_cluster
+        return core.redis_url, StoreConfig.from_settings(core), core.redis_cluster, core.log_shards

@@ -60,7 +60,7 @@ def test_decisions_to_webhook_and_email(
         assert any("REVIEW" in b["text"] for b in webhook.bodies)
 
         # a redelivered stream (consumer restarted, entries pending again) sends nothing twice
-        state.consumer.redis.xgroup_setid(state.consumer.stream, state.consumer.group, id="0")
+        state.consumer.redis.xgroup_setid(state.consumer.streams[0], state.consumer.group, id="0")
         assert wait_until(lambda: state.consumer.lag() == 0)
         time.sleep(0.3)
         assert dict(webhook.delivered) == dict.fromkeys(expected, 1)

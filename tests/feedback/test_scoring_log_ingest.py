@@ -30,8 +30,8 @@ def test_consumer_killed_mid_batch_then_another_takes_over(
     redis_client.xadd(stream, {scoring_log.FIELD: b"{not json"})
 
     first = ScoringLogIngestor(redis_client, sessions, prefix, "feedback", "worker-a", batch=10)
-    first._ensure_group()
-    taken = first._read(">")  # read, then the process dies before storing/acknowledging
+    first._ensure_group(stream)
+    taken = first._read(stream, ">")  # read, then the process dies before storing/acknowledging
     assert len(taken) == 10
 
     # a restarted worker has another name; it takes over what worker-a left once it is idle
@@ -61,14 +61,14 @@ def test_entries_deleted_while_pending_are_acknowledged_not_stored(
     for i in range(12):
         log_scored(redis_client, prefix, f"d-{i}")
     owner = ScoringLogIngestor(redis_client, sessions, prefix, "feedback", "owner", batch=6)
-    owner._ensure_group()
-    taken = owner._read(">")  # six delivered to the owner, which stops before storing them
+    owner._ensure_group(stream)
+    taken = owner._read(stream, ">")  # six delivered to the owner, which stops before storing them
     redis_client.xdel(stream, *[e[0] for e in taken[:4]])
     malformed = LOG_MALFORMED._value.get()
     assert owner.drain() == 8  # its two live pending entries, then six never delivered
     claimer = ScoringLogIngestor(redis_client, sessions, prefix, "feedback", "claimer",
                                  claim_idle_ms=0)  # fmt: skip
-    lost = owner._read(">")  # nothing left to deliver
+    lost = owner._read(stream, ">")  # nothing left to deliver
     assert lost == [] and claimer.drain() == 0
     groups = {g["name"].decode(): g for g in redis_client.xinfo_groups(stream)}
     assert groups["feedback"]["pending"] == 0
