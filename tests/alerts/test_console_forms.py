@@ -82,6 +82,8 @@ def test_login_needs_the_token_and_the_origin(console: TestClient) -> None:
     assert console.get("/console", follow_redirects=False).status_code == 303  # not logged in
     assert login({"Origin": ORIGIN}, csrf_token=token).status_code == 303
     assert console.get("/console", follow_redirects=False).status_code == 200
+    renewed = token_of(console.get("/console").text)  # a login makes the session's token anew
+    assert renewed and renewed != token
 
 
 def test_logout_is_a_post_of_the_console_itself(console: TestClient) -> None:
