@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -21,10 +19,9 @@ from fraudops.features import FEATURE_NAMES
 from services.alerts import charts, csrf, login_throttle, sessions
 from services.alerts.db import Alert, get_alert
 from services.alerts.metrics import LABELS
+from services.alerts.pages import templates
 from services.common import actors
 
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-templates.env.globals["csrf_field"] = csrf.field  # {{ csrf_field(request) }} in every form
 router = APIRouter(prefix="/console", include_in_schema=False)
 QUEUE_LIMIT = 500
 
@@ -66,8 +63,17 @@ async def login(request: Request) -> Response:
     return RedirectResponse("/console", status_code=303)
 
 
-@router.get("/logout")
+@router.get("/logout", response_class=HTMLResponse)
+def logout_page(request: Request) -> Response:
+    """A page with the log out button: a GET never logs out (any page could link to it)."""
+    if not _user(request):
+        return _login_redirect()
+    return templates.TemplateResponse(request, "logout.html", {"user": _user(request)})
+
+
+@router.post("/logout")
 async def logout(request: Request) -> Response:
+    await csrf.form(request)  # a forged POST must not end the analyst's session either
     try:
         await sessions.end(request)
     except redis.RedisError:

@@ -10,19 +10,17 @@ import hashlib
 import json
 import logging
 import secrets
-from pathlib import Path
 from typing import Any
 
 import redis
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from services.alerts.analysts import Analysts
+from services.alerts.pages import templates
 
 log = logging.getLogger("fraudops.alerts.sessions")
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 SID = "sid"  # the key of the session id in the signed cookie
 REDIS_DOWN = (
     "The console's session store (Redis) is unreachable: nobody can log in or be recognised "
@@ -86,11 +84,12 @@ async def start(request: Request, user: str) -> None:
 
 
 async def end(request: Request) -> None:
-    """Logout: the session is deleted in Redis, so a copy of the cookie is worth nothing."""
-    sid = request.session.pop(SID, None)
-    request.session.pop("user", None)
+    """Logout: the session is deleted in Redis, so a copy of the cookie is worth nothing; the
+    cookie keeps nothing either (the CSRF token too is made anew, as after a login)."""
+    sid = request.session.get(SID)
     if sid:
         await run_in_threadpool(_store(request).delete, str(sid))
+    request.session.clear()
 
 
 def unavailable(request: Request) -> Response:

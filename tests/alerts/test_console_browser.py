@@ -1,7 +1,8 @@
 """The console end to end in headless Chromium (Debian's, driven by Playwright) against real
 feedback and alerts servers on PostgreSQL (started once for the module): log in, open an alert,
-mark it fraud, see the label stored by the feedback service; a page on another port of the same
-host (same site: the SameSite=strict cookie goes along) cannot label; an analyst named josé can."""
+mark it fraud, see the label stored by the feedback service, log out; a page on another port of
+the same host (same site: the SameSite=strict cookie goes along) cannot label; an analyst named
+josé can."""
 
 from __future__ import annotations
 
@@ -174,6 +175,10 @@ def test_analyst_logs_in_opens_an_alert_and_labels_it(stack: Stack, browser: Any
     expect(page.locator("#quality")).to_contain_text("labelled")
     expect(page.locator("#drift")).to_be_visible()
     assert stack.history("web-1") == [("analyst", "fraud", "console:ana")]
+    page.click("#logout")  # the header's button: a POST with the page's token
+    expect(page).to_have_url(stack.alerts + "/console/login")
+    page.goto(stack.alerts + "/console")
+    expect(page).to_have_url(stack.alerts + "/console/login")  # the session is over
 
 
 def test_a_page_on_another_port_cannot_label(stack: Stack, browser: Any) -> None:

@@ -5,7 +5,6 @@ range (SQLite and PostgreSQL). TestClient against the real app, database and Red
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +17,11 @@ from fraudops.profile_store.commands import StoreConfig
 from services.alerts.analysts import hash_password
 from services.alerts.db import Alert
 from tests.alerts.conftest import alerts_client, alerts_env
+from tests.alerts.console_client import PASSWORD, log_in, log_out, token_of
 
 pytestmark = pytest.mark.integration
-PASSWORD = "correct horse battery staple"
 ORIGIN = "http://testserver"  # TestClient's base URL, the console's public URL here
 FORM = "application/x-www-form-urlencoded"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def env(database_url: str, prefix: str) -> dict[str, str]:
@@ -34,12 +32,6 @@ def env(database_url: str, prefix: str) -> dict[str, str]:
         FRAUDOPS_ALERTS_ANALYSTS=json.dumps(analysts),
         FRAUDOPS_ALERTS_PUBLIC_URL=ORIGIN + "/",
     )
-
-
-def token_of(page: str) -> str:
-    """The page's CSRF token ("" when it has none: the other checks still run)."""
-    found = TOKEN.search(page)
-    return found.group(1) if found else ""
 
 
 def add_alert(c: TestClient, tx: str) -> int:
@@ -61,13 +53,6 @@ def status_of(c: TestClient, alert_id: int) -> str:
 
 def refusals() -> float:
     return REGISTRY.get_sample_value("fraudops_alerts_errors_total", {"kind": "csrf"}) or 0.0
-
-
-def log_in(c: TestClient) -> None:
-    token = token_of(c.get("/console/login").text)
-    r = c.post("/console/login", headers={"Origin": ORIGIN}, follow_redirects=False,
-               data={"username": "ana", "password": PASSWORD, "csrf_token": token})  # fmt: skip
-    assert r.status_code == 303, r.text
 
 
 @pytest.fixture
@@ -96,6 +81,30 @@ def test_login_needs_the_token_and_the_origin(console: TestClient) -> None:
     assert r.status_code == 403 and "Origin 'http://127.0.0.1:9999'" in r.json()["detail"]
     assert console.get("/console", follow_redirects=False).status_code == 303  # not logged in
     assert login({"Origin": ORIGIN}, csrf_token=token).status_code == 303
+    assert console.get("/console", follow_redirects=False).status_code == 200
+    renewed = token_of(console.get("/console").text)  # a login makes the session's token anew
+    assert renewed and renewed != token
+
+
+def test_logout_is_a_post_of_the_console_itself(console: TestClient) -> None:
+    log_in(console)
+    page = console.get("/console/logout")  # a link (or an <img>) to it logs nobody out
+    assert page.status_code == 200 and 'id="confirm-logout"' in page.text
+    token = token_of(console.get("/console").text)
+    assert 'action="/console/logout"' in console.get("/console").text  # the header's button
+    for headers in ({"Origin": "http://127.0.0.1:3000"}, {"Referer": "http://grafana.test/"}, {}):
+        r = console.post("/console/logout", data={"csrf_token": token}, headers=headers)
+        assert r.status_code == 403 and "refused: " in r.json()["detail"]
+    r = console.post("/console/logout", data={"csrf_token": "forged"}, headers={"Origin": ORIGIN})
+    assert r.status_code == 403
+    assert console.get("/console", follow_redirects=False).status_code == 200  # still logged in
+    assert log_out(console).status_code == 303
+    assert console.get("/console", follow_redirects=False).status_code == 303
+    # the token of the ended session is gone with it
+    r = console.post("/console/logout", data={"csrf_token": token}, headers={"Origin": ORIGIN})
+    assert r.status_code == 403 and "has no CSRF token" in r.json()["detail"]
+    assert console.get("/console/logout", follow_redirects=False).status_code == 303
+    log_in(console)  # and the login page makes a new one
     assert console.get("/console", follow_redirects=False).status_code == 200
 
 

@@ -1,7 +1,9 @@
 """Console login throttling (issue 20, item 5) against a real server of two workers and the real
 Redis: wrong passwords lock the username (the right one is refused with 429 until the lock ends,
-then works; the lock doubles), many usernames from one address lock the address, and 48 parallel
-logins never run more PBKDF2 verifications at once than configured while /healthz answers."""
+then works; the lock doubles), a forged login (refused by the CSRF checks) counts for nothing,
+many usernames from one address lock the address, and 48 parallel logins never run more PBKDF2
+verifications at once than configured while /healthz answers. Each login is a browser's: the
+login page, then the form with its token and Origin (tests/alerts/console_client.py)."""
 
 from __future__ import annotations
 
@@ -27,12 +29,13 @@ from services.alerts.analysts import (
     iterations_of,
     verify_password,
 )
+from tests.alerts import console_client
 from tests.alerts.conftest import alerts_env
+from tests.alerts.console_client import PASSWORD
 from tests.conftest import TEST_REDIS_URL
-from tests.services.conftest import Server
+from tests.services.conftest import Server, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PASSWORD = "correct horse battery staple"
 BUSY = 'fraudops_alerts_login_throttled_total{reason="busy"}'
 LIMITS = {
     "FRAUDOPS_ALERTS_LOGIN_MAX_FAILURES": "3",
@@ -48,8 +51,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
     prefix = f"test{uuid.uuid4().hex[:10]}"
     entries = [{"username": n, "password_hash": hash_password(PASSWORD)} for n in ("ana", "bob")]
     db = f"sqlite:///{tmp_path_factory.mktemp('alerts')}/alerts.db"
-    env = alerts_env(db, prefix, FRAUDOPS_ALERTS_ANALYSTS=json.dumps(entries), **LIMITS)
-    s = Server(env, workers=2, service="alerts")
+    port = free_port()  # the console's public URL: the origin its forms are accepted from
+    env = alerts_env(db, prefix, FRAUDOPS_ALERTS_ANALYSTS=json.dumps(entries), **LIMITS,
+                     FRAUDOPS_ALERTS_PUBLIC_URL=f"http://127.0.0.1:{port}")  # fmt: skip
+    s = Server(env, workers=2, service="alerts", port=port)
     yield s, prefix
     out = s.stop()
     client = redis.Redis.from_url(TEST_REDIS_URL)
@@ -70,11 +75,16 @@ def url(server: tuple[Server, str]) -> str:
     return s.url
 
 
-HTTP = httpx.Client(timeout=30)  # one client for all: a new one loads the CA certificates
+# one transport for all (a new one loads the CA certificates), a cookie jar per login
+TRANSPORT = httpx.HTTPTransport()
+HTTP = httpx.Client(timeout=30, transport=TRANSPORT)
 
 
 def login(url: str, user: str, password: str) -> httpx.Response:
-    return HTTP.post(url + "/console/login", data={"username": user, "password": password})
+    """A browser's login, in a browser of its own (no cookie shared with other logins)."""
+    # not closed: closing a client closes its transport, the one all share
+    browser = httpx.Client(base_url=url, timeout=30, transport=TRANSPORT)
+    return console_client.login(browser, user, password)
 
 
 def metric(url: str, name: str) -> float:
@@ -99,6 +109,16 @@ def test_wrong_passwords_lock_the_username_and_the_right_one_is_refused_too(url:
     time.sleep(2.1)
     assert login(url, "ana", PASSWORD).status_code == 303  # the lock ended: the login works
     assert login(url, "ana", "wrong").status_code == 401  # and the name's failures were forgiven
+    assert login(url, "ana", PASSWORD).status_code == 303
+
+
+def test_a_forged_login_counts_for_nothing(url: str) -> None:
+    """The CSRF checks run before the throttle: a page elsewhere posting guesses neither learns
+    anything nor locks the analyst out."""
+    guess = {"Origin": "http://127.0.0.1:1"}  # a page elsewhere, without the console's token
+    for i in range(8):
+        data = {"username": "ana", "password": f"guess {i}"}
+        assert HTTP.post(url + "/console/login", data=data, headers=guess).status_code == 403
     assert login(url, "ana", PASSWORD).status_code == 303
 
 

@@ -16,11 +16,12 @@ import redis
 from fraudops.profile_store.commands import StoreConfig
 from services.alerts.analysts import Analysts, hash_password
 from services.alerts.sessions import SessionStore
+from tests.alerts import console_client
 from tests.alerts.conftest import alerts_client, alerts_env
-from tests.services.conftest import RedisServer, Server, own_redis  # noqa: F401
+from tests.alerts.console_client import PASSWORD, log_out, token_of
+from tests.services.conftest import RedisServer, Server, free_port, own_redis  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PASSWORD = "correct horse battery staple"
 COOKIE = "fraudops_console"
 
 
@@ -34,8 +35,7 @@ def analysts(*names: str) -> str:
 
 def log_in(url: str, user: str) -> httpx.Client:
     client = httpx.Client(base_url=url)
-    r = client.post("/console/login", data={"username": user, "password": PASSWORD})
-    assert r.status_code == 303 and r.headers["location"] == "/console", r.text
+    console_client.log_in(client, user)
     return client
 
 
@@ -54,8 +54,10 @@ def session_of(cookie: str) -> dict[str, str]:
 def test_logout_relogin_and_removal_end_sessions(tmp_path: Path, store_config: StoreConfig) -> None:
     def server(names: tuple[str, ...]) -> Server:
         db = f"sqlite:///{tmp_path}/alerts.db"
-        env = alerts_env(db, store_config.prefix, FRAUDOPS_ALERTS_ANALYSTS=analysts(*names))
-        return Server(env, service="alerts")
+        port = free_port()
+        env = alerts_env(db, store_config.prefix, FRAUDOPS_ALERTS_ANALYSTS=analysts(*names),
+                         FRAUDOPS_ALERTS_PUBLIC_URL=f"http://127.0.0.1:{port}")  # fmt: skip
+        return Server(env, service="alerts", port=port)
 
     first = server(("ana", "bob"))
     try:
@@ -64,13 +66,12 @@ def test_logout_relogin_and_removal_end_sessions(tmp_path: Path, store_config: S
         assert "user" not in session_of(before)  # the cookie names no analyst, only a session
         assert queue_with(first.url, before) == 200
         # logging in again gives a new session id and ends the one the cookie had
-        r = ana.post("/console/login", data={"username": "ana", "password": PASSWORD})
-        assert r.status_code == 303
+        console_client.log_in(ana)
         after = ana.cookies[COOKIE]
         assert session_of(after)["sid"] != session_of(before)["sid"]
         assert queue_with(first.url, before) == 303
         assert queue_with(first.url, after) == 200
-        assert ana.get("/console/logout").status_code == 303
+        assert log_out(ana).status_code == 303
         assert queue_with(first.url, after) == 303  # the copy taken before logout is refused
         bob = log_in(first.url, "bob").cookies[COOKIE]
         kept = log_in(first.url, "ana").cookies[COOKIE]
@@ -97,17 +98,28 @@ def test_redis_away_means_503_pages_not_500(
         "t",
         REDIS_URL=f"redis://127.0.0.1:{own_redis.port}/0",
         FRAUDOPS_ALERTS_ANALYSTS=analysts("ana"),
+        FRAUDOPS_ALERTS_PUBLIC_URL="http://testserver",  # TestClient's base URL
     )
     with alerts_client(env, monkeypatch) as c:
-        form = {"username": "ana", "password": PASSWORD}
-        assert c.post("/console/login", data=form, follow_redirects=False).status_code == 303
+        console_client.log_in(c)
+        form = {
+            "username": "ana",
+            "password": PASSWORD,
+            "csrf_token": token_of(c.get("/console").text),
+        }
         own_redis.kill()
-        for r in (c.get("/console"), c.get("/console/logout"), c.post("/console/login", data=form)):
+        origin = {"Origin": console_client.origin(c)}
+        for r in (
+            c.get("/console"),
+            c.get("/console/logout"),
+            c.post("/console/logout", data=form, headers=origin),
+            c.post("/console/login", data=form, headers=origin),
+        ):
             assert r.status_code == 503, r.text
             assert r.headers["retry-after"] == "5"
             assert "session store (Redis) is unreachable" in r.text
         c.cookies.clear()
-        r = c.post("/console/login", data=form)
+        r = console_client.login(c)
         assert r.status_code == 503 and "unreachable" in r.text
         assert c.get("/console/login").status_code == 200  # the page itself needs no Redis
         assert c.get("/healthz").status_code == 200
