@@ -96,6 +96,7 @@ def save(
             "reference": result.reference,
             "train": {"rows": len(result.train), **_time_range(result.train)},
             "validation": {"rows": len(result.valid), **_time_range(result.valid)},
+            "windows": result.windows,
             "training_seconds": round(result.seconds, 2),
             "catboost_version": catboost.__version__,
             "code_commit": code_commit(),

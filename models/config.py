@@ -37,9 +37,12 @@ class TrainConfig(BaseModel):
     l2_leaf_reg: float = Field(default=3.0, ge=0)
     early_stopping_rounds: int = Field(default=100, ge=1)
     eval_metric: str = "PRAUC"
-    # time-ordered split: the last ``validation_days`` days validate, the days before train
+    # time-ordered split (models/windows.py): train | gap | tune | gate, last days last.
+    # the last ``holdout_days`` are never seen: the promotion gate judges on them
+    holdout_days: int = Field(default=7, ge=0)
+    # the ``validation_days`` before them tune (early stopping, class weights, thresholds)
     validation_days: int = Field(default=7, ge=1)
-    # days left out between train and validation (labels of the last days may not be known)
+    # days left out between train and tune (labels of the last days may not be known)
     gap_days: int = Field(default=0, ge=0)
     # class-imbalance handling: each candidate is trained, validation average precision picks
     imbalance_candidates: tuple[Imbalance, ...] = ("none", "SqrtBalanced", "Balanced")

@@ -1,8 +1,12 @@
 """The promotion gate: a candidate replaces production only if it is not worse on recent data.
 
 Both models score the same holdout, the last ``holdout_days`` days of the most recent dataset
-version (or the one named). The candidate is refused when its feature contract differs from the
-running code's or its average precision is lower than production's by more than ``tolerance``.
+version (or the one named). The holdout must be days the candidate never saw: one overlapping the
+train or tune window recorded in its manifest (models/windows.py) is an error naming the days, and
+so is a candidate without recorded windows (trained before they were recorded) unless
+``allow_unknown_windows``, which the decision log then says. The candidate is refused when its
+feature contract differs from the running code's or its average precision is lower than
+production's by more than ``tolerance``.
 It is also refused when its recall differs between countries or channels by more than
 ``max_segment_gap`` (segments with at least ``min_segment_frauds`` frauds). Every decision,
 promote or refuse, is recorded in the registry's decision log with its numbers.
@@ -23,6 +27,11 @@ from models.metrics import day_index, evaluate
 from models.registry import ContractMismatch, Registry, RegistryError
 from models.segments import largest_gap, segment_metrics
 from models.training import check_dataset_contract
+from models.windows import day_name, holdout_overlap
+
+
+class HoldoutError(RegistryError):
+    """The holdout cannot judge the candidate fairly (seen days, or windows unknown)."""
 
 
 @dataclass
@@ -44,6 +53,25 @@ def holdout(datasets_root: Path, version: str | None, days: int) -> tuple[str, p
     return version, recent
 
 
+def check_unseen(
+    version: str, manifest: dict[str, Any], dataset: str, rows: pd.DataFrame, allow_unknown: bool
+) -> str:
+    """Whether the candidate saw the holdout: "unseen", "unknown" (if allowed) or HoldoutError."""
+    if "windows" not in manifest:
+        if allow_unknown:
+            return "unknown"
+        raise HoldoutError(
+            f"{version} records no train/tune windows (trained before they were recorded): "
+            "the gate cannot tell whether it saw the holdout days; retrain it, or pass "
+            "--allow-unknown-windows to gate it anyway"
+        )
+    day = day_index(rows["timestamp"])
+    why = holdout_overlap(version, manifest, dataset, int(day.min()), int(day.max()))
+    if why:
+        raise HoldoutError(why)
+    return "unseen"
+
+
 def _summary(m: dict[str, Any]) -> dict[str, Any]:
     keys = ("average_precision", "auc_roc", "recall_at_1pct_fpr", "card_precision_at_100")
     return {k: m[k] for k in keys}
@@ -59,6 +87,7 @@ def promote(
     reason: str = "promote",
     max_segment_gap: float | None = 0.5,
     min_segment_frauds: int = 30,
+    allow_unknown_windows: bool = False,
 ) -> GateResult:
     version = registry.resolve(candidate)
     production = registry.aliases().get("production")
@@ -75,11 +104,15 @@ def promote(
     ds_version, rows = holdout(datasets_root, dataset_version, holdout_days)
     if not rows["is_fraud"].any():
         raise RegistryError(f"holdout of dataset {ds_version} has no fraud: cannot compare")
+    seen = check_unseen(version, cand.manifest, ds_version, rows, allow_unknown_windows)
     info = {
         "dataset": ds_version,
         "days": holdout_days,
+        "first_day": day_name(int(day_index(rows["timestamp"]).min())),
+        "last_day": day_name(int(day_index(rows["timestamp"]).max())),
         "rows": len(rows),
         "frauds": int(rows["is_fraud"].sum()),
+        "candidate_windows": seen,
     }
     cand_scores = cand.score(rows)
     cand_m = _summary(evaluate(rows, cand_scores))

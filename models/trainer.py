@@ -32,6 +32,7 @@ def train_version(
     started_at = datetime.now(UTC).isoformat()
     with experiments.measured() as cost:
         result = train_model(frame, cfg, log=say)
+    result.windows = {"dataset": version, **result.windows}
     dataset = {**manifest, "root": str(datasets_root)}
     model_version = artifact.save(registry, result, dataset, cfg.model_dump(), command)
     entry = {

@@ -1,7 +1,8 @@
 """Training CatBoost on a dataset version: time-ordered split, imbalance chosen by validation.
 
-The last ``validation_days`` days validate (early stopping, the imbalance choice, thresholds and
-the reported metrics); the days before them train. The split is never random: a random split
+The last ``holdout_days`` days are left out for the promotion gate; the ``validation_days`` before
+them validate ("tune": early stopping, the imbalance choice, thresholds and the reported metrics);
+the days before those train (see models/windows.py). The split is never random: a random split
 would let the model see the future of the very customers and terminals it is validated on.
 """
 
@@ -21,6 +22,7 @@ from models.config import Imbalance, TrainConfig
 from models.metrics import average_precision, day_index, evaluate
 from models.reference import numeric_reference, reference_for
 from models.thresholds import choose_thresholds
+from models.windows import bounds, describe
 
 FEATURES = list(FEATURE_NAMES)
 
@@ -47,18 +49,23 @@ def check_dataset_contract(manifest: dict[str, Any]) -> None:
         )
 
 
+def split_bounds(frame: pd.DataFrame, cfg: TrainConfig) -> dict[str, tuple[int, int]]:
+    return bounds(frame, cfg.validation_days, cfg.gap_days, cfg.holdout_days)
+
+
 def time_split(frame: pd.DataFrame, cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, validation = the tune window); the gate window's rows are in neither."""
     days = day_index(frame["timestamp"])
-    last = int(days.max())
-    first_valid = last - cfg.validation_days + 1
-    train = frame.loc[days < first_valid - cfg.gap_days]
-    valid = frame.loc[days >= first_valid]
+    spans = split_bounds(frame, cfg)
+    train = frame.loc[days <= spans["train"][1]]
+    valid = frame.loc[(days >= spans["tune"][0]) & (days <= spans["tune"][1])]
     for name, part in (("training", train), ("validation", valid)):
         if part.empty or not part["is_fraud"].any() or part["is_fraud"].all():
             raise TrainingError(
                 f"the {name} part ({len(part):,} rows) needs both frauds and legitimate "
-                f"payments; the dataset spans {int(days.max() - days.min()) + 1} days, "
-                f"validation takes the last {cfg.validation_days} (gap {cfg.gap_days})"
+                f"payments; the dataset spans {int(days.max() - days.min()) + 1} days, the gate "
+                f"keeps the last {cfg.holdout_days}, validation the {cfg.validation_days} "
+                f"before them (gap {cfg.gap_days})"
             )
     return train.reset_index(drop=True), valid.reset_index(drop=True)
 
@@ -116,6 +123,7 @@ class TrainResult:
     reference: dict[str, Any]
     seconds: float
     curves: dict[str, dict[str, list[float]]]  # the chosen candidate's, per iteration
+    windows: dict[str, Any]  # train / tune / gate: first and last day, rows (models/windows.py)
 
 
 def train_model(frame: pd.DataFrame, cfg: TrainConfig, log: Any = None) -> TrainResult:
@@ -169,4 +177,5 @@ def train_model(frame: pd.DataFrame, cfg: TrainConfig, log: Any = None) -> Train
         reference=reference,
         seconds=time.perf_counter() - started,
         curves=best.curves,
+        windows=describe(frame, split_bounds(frame, cfg)),
     )

@@ -2,10 +2,10 @@
 
 A retrain costs compute, a review of the candidate and the risk of a worse model, so it runs only
 when a trigger fires: on demand, on schedule (the production model is old), on new data (enough
-labels arrived), on drift (live features or scores moved away from the model's reference) or on
-performance (labelled decisions show poor precision or recall). Each trigger returns a record even
-when it does not fire, so a run record shows why a retrain ran or did not. No I/O, no clock here:
-the caller gathers the inputs and passes ``now``.
+payments' labels changed since the production model's dataset), on drift (live features or scores
+moved away from the model's reference) or on performance (labelled decisions show poor precision
+or recall). Each trigger returns a record even when it does not fire, so a run record shows why a
+retrain ran or did not. No I/O, no clock here: the caller gathers the inputs and passes ``now``.
 """
 
 from __future__ import annotations
@@ -81,10 +81,15 @@ def schedule(production: dict[str, Any] | None, now: datetime, cfg: TriggerConfi
 
 
 def new_labels(count: int, cfg: TriggerConfig) -> TriggerResult:
+    """``count``: transactions whose effective label changed since the production model's
+    dataset (not label events: one payment's answer flipped 200 times is one at most)."""
     need = cfg.min_new_labels
     fired = count >= need
     op = ">=" if fired else "<"
-    detail = f"{count} new labels since the production model's dataset {op} {need}"
+    detail = (
+        f"{count} transactions with a new or changed label since the production model's "
+        f"dataset {op} {need}"
+    )
     return TriggerResult("new_labels", fired, float(count), float(need), detail)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.config import TrainConfig, read_config_file
 from models.triggers import TriggerConfig
@@ -19,11 +19,23 @@ class RetrainConfig(BaseModel):
     drift_max_rows: int = Field(default=50_000, ge=1)
     performance_window_days: float = Field(default=7.0, gt=0)  # labelled decisions judged
     tolerance: float = Field(default=0.01, ge=0)  # promotion gate: AP may drop this much
+    # the gate's last days of the new dataset; training leaves the same days out (never seen)
     holdout_days: int = Field(default=7, ge=1)
     max_segment_gap: float | None = Field(default=0.5, ge=0)  # recall gap, countries/channels
     min_segment_frauds: int = Field(default=30, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig overrides
     expectations: Path | None = None  # the data gate's TOML (default models/expectations.toml)
+
+    @model_validator(mode="after")
+    def _one_holdout(self) -> RetrainConfig:
+        """The gate window is the one training left out: two values would let them overlap."""
+        other = self.train.get("holdout_days", self.holdout_days)
+        if other != self.holdout_days:
+            raise ValueError(
+                f"train.holdout_days {other} differs from holdout_days {self.holdout_days}: "
+                "set holdout_days only (training leaves out the days the gate judges on)"
+            )
+        return self
 
     @classmethod
     def load(cls, path: Path | None) -> RetrainConfig:
@@ -32,4 +44,4 @@ class RetrainConfig(BaseModel):
         return cls.model_validate(read_config_file(path))
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig.model_validate(self.train)
+        return TrainConfig.model_validate({**self.train, "holdout_days": self.holdout_days})

@@ -19,7 +19,7 @@ from services.feedback.db import make_engine, session_factory
 @dataclass
 class TriggerInputs:
     production: dict[str, Any] | None  # the production model's manifest
-    new_label_count: int
+    new_label_count: int  # transactions whose effective label changed since ``labels_since``
     labels_since: datetime | None
     recent: pd.DataFrame  # features (+ score of the production model) of recent payments
     decisions: pd.DataFrame  # decision, is_fraud of recent labelled payments
@@ -55,7 +55,7 @@ def gather(
     engine = make_engine(database_url)
     try:
         with session_factory(engine)() as session:
-            count = store.labels_since(session, since)
+            count = store.changed_labels_since(session, since)
             recent = monitoring.recent_scored(
                 session, now - timedelta(hours=cfg.drift_window_hours), cfg.drift_max_rows
             )

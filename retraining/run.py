@@ -2,9 +2,11 @@
 
 A run happens when asked (on demand) or when an automatic trigger fires. Whatever happens (skipped,
 promoted, refused, failed) is appended to ``<registry>/retrain-runs.jsonl`` with the trigger
-results, the versions involved and the gate's numbers. Runs are serialised by a lock file, so a
-scheduler and a person cannot train over each other. The scoring services pick a promoted model
-up by themselves (they watch the registry's production alias).
+results, the versions involved and the gate's numbers. Training leaves the new dataset's last
+``holdout_days`` out of both its train and tune windows, and the gate judges on exactly those days,
+so the candidate is compared with production on payments it never saw. Runs are serialised by a
+lock file, so a scheduler and a person cannot train over each other. The scoring services pick a
+promoted model up by themselves (they watch the registry's production alias).
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ def _run(
     say(f"dataset {dataset} ({manifest['rows']:,} rows) valid; training")
     candidate, result = train_version(paths.datasets, dataset, cfg.train_config(), registry,
                                       command or "fraudops retrain", say)  # fmt: skip
-    record["candidate"] = {"version": candidate, "validation": result.metrics}
+    record["candidate"] = {"version": candidate, "validation": result.metrics,
+                           "windows": result.windows}  # fmt: skip
     fired = ", ".join(r.name for r in results if r.fired)
     gate = promote(registry, candidate, paths.datasets, cfg.tolerance, cfg.holdout_days,
                    dataset, reason=f"retrain ({fired})", max_segment_gap=cfg.max_segment_gap,

@@ -35,6 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=30,
         help="segments with fewer frauds are not judged",
     )
+    p.add_argument(
+        "--allow-unknown-windows",
+        action="store_true",
+        help="gate a model that records no train/tune windows (trained before they were "
+        "recorded): its holdout may hold days it was tuned on",
+    )
     p.add_argument("--reason", default="promote", help="why (recorded in the decision log)")
     p.add_argument("--json", action="store_true")
 
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             args.reason,
             args.max_segment_gap if args.max_segment_gap >= 0 else None,
             args.min_segment_frauds,
+            allow_unknown_windows=args.allow_unknown_windows,
         )
     except (RegistryError, DatasetError, TrainingError) as exc:
         print(f"fraudops promote: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="a version's manifest (name or alias)")
     show.add_argument("version")
     show.add_argument("--full", action="store_true", help="include reference distributions")
+    show.add_argument("--json", action="store_true", help="the manifest as JSON (the default)")
     add_registry_argument(show)
     add_registry_argument(sub.add_parser("decisions", help="the decision log"))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -157,12 +157,30 @@ def pending_profile_labels(session: Session, limit: int = 500) -> list[tuple[Eff
     return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
-def labels_since(session: Session, since: datetime | None) -> int:
-    """Label events that arrived after ``since`` (all when None): the new-data trigger's count."""
-    stmt = select(func.count(LabelEvent.id))
+def changed_labels_since(session: Session, since: datetime | None, batch: int = 1000) -> int:
+    """Transactions whose effective label now differs from their effective label at ``since``
+    (none then: any label now counts; ``since`` None: every labelled transaction): the new-data
+    trigger's count. Events are not counted: 200 flips of one answer are one transaction at
+    most, and none when it ends where it stood at ``since`` (what the dataset then knew)."""
+    touched = select(LabelEvent.transaction_id).distinct()
     if since is not None:
-        stmt = stmt.where(LabelEvent.arrived_at > since)
-    return int(session.scalar(stmt) or 0)
+        touched = touched.where(LabelEvent.arrived_at > since)
+    ids = list(session.scalars(touched))
+    changed = 0
+    for i in range(0, len(ids), batch):
+        events: dict[str, list[LabelEvent]] = {}
+        chunk = select(LabelEvent).where(LabelEvent.transaction_id.in_(ids[i : i + batch]))
+        for e in session.scalars(chunk):
+            events.setdefault(e.transaction_id, []).append(e)
+        for history in events.values():
+            then = [e for e in history if since is not None and e.arrived_at <= since]
+            changed += _label_of(history) != _label_of(then)
+    return changed
+
+
+def _label_of(events: Iterable[LabelEvent]) -> str | None:
+    winner = effective_of(events)
+    return winner.label if winner is not None else None
 
 
 def delete_scored(

@@ -56,6 +56,12 @@ def test_gate_promotes_better_refuses_worse_and_rollback_restores(
     m = refused["metrics"]
     assert m["candidate"]["average_precision"] < m["production"]["average_precision"] - 0.01
     assert m["holdout"]["dataset"] == "v1" and m["holdout"]["frauds"] > 0
+    # judged on days it never saw: exactly the gate window its training left out
+    gate = Registry(workspace["registry"]).manifest(worse)["windows"]["gate"]
+    assert (m["holdout"]["first_day"], m["holdout"]["last_day"]) == (
+        gate["first_day"], gate["last_day"]
+    )  # fmt: skip
+    assert m["holdout"]["candidate_windows"] == "unseen"
     assert reg.aliases()["production"] == "m1"
 
     # the same model again (same data, same config) is within tolerance: promoted
@@ -78,6 +84,43 @@ def test_gate_promotes_better_refuses_worse_and_rollback_restores(
     refusal = reg.decisions()[3]
     assert refusal["by"] and "below production" in refusal["reason"]
     assert refusal["metrics"]["tolerance"] == 0.01
+
+
+def test_gate_refuses_a_holdout_the_candidate_was_tuned_or_trained_on(
+    workspace: dict[str, Path], fast_config_file: Path
+) -> None:
+    reg = Registry(workspace["registry"])
+    production = train(workspace, "v1", fast_config_file)
+    assert promote(workspace, production)[0] == 0  # the first production model: no gate
+    windows = reg.manifest("m1")["windows"]
+    decisions = len(reg.decisions())
+
+    # 10 days: the gate's own 7 and the last 3 of m1's tune window
+    r = run_cli("promote", "m1", "--holdout-days", "10", "--registry", str(workspace["registry"]),
+                "--datasets", str(workspace["datasets"]))  # fmt: skip
+    assert r.returncode == 1 and "m1 promoted" not in r.stderr
+    tune_last = windows["tune"]["last_day"]
+    seen = (pd.Timestamp(tune_last) - pd.Timedelta(days=2)).date().isoformat()
+    named = f"overlaps m1's tune window (v1 {windows['tune']['first_day']}..{tune_last})"
+    assert f"{named} on {seen}..{tune_last}" in r.stderr, r.stderr
+    assert "train window" not in r.stderr
+    # a holdout reaching into the train window names both
+    r = run_cli("promote", "m1", "--holdout-days", "30", "--registry", str(workspace["registry"]),
+                "--datasets", str(workspace["datasets"]))  # fmt: skip
+    assert r.returncode == 1 and "tune window" in r.stderr and "train window" in r.stderr
+    assert len(reg.decisions()) == decisions  # not judged: nothing recorded, still candidate
+    assert reg.aliases()["production"] == production
+
+    # a manifest from before windows were recorded: unknown, refused unless allowed
+    path = workspace["registry"] / "m1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["windows"]
+    path.write_text(json.dumps(manifest))
+    code, out = promote(workspace, "m1")
+    assert code == 1 and "records no train/tune windows" in out["stderr"]
+    code, out = promote(workspace, "m1", "--allow-unknown-windows")
+    assert code == 0 and out["metrics"]["holdout"]["candidate_windows"] == "unknown"
+    assert reg.decisions()[-1]["metrics"]["holdout"]["candidate_windows"] == "unknown"
 
 
 def test_gate_refuses_a_candidate_of_another_feature_contract(workspace: dict[str, Path]) -> None:

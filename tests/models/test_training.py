@@ -20,19 +20,20 @@ pytestmark = pytest.mark.slow
 
 
 def test_split_is_by_time_never_random(model_frame: pd.DataFrame) -> None:
-    cfg = TrainConfig(validation_days=7, gap_days=2)
+    cfg = TrainConfig(validation_days=7, gap_days=2, holdout_days=5)
     train, valid = time_split(model_frame, cfg)
     t_days, v_days = day_index(train["timestamp"]), day_index(valid["timestamp"])
     assert len(np.unique(v_days)) == 7
     assert t_days.max() == v_days.min() - 3  # two gap days left out
+    # the last five days (the gate's) are in neither part
+    assert v_days.max() == day_index(model_frame["timestamp"]).max() - 5
     assert len(train) + len(valid) < len(model_frame)
 
 
 def test_a_split_without_frauds_is_refused_with_a_reason(model_frame: pd.DataFrame) -> None:
     days = day_index(model_frame["timestamp"])
-    quiet_week = model_frame.assign(
-        is_fraud=np.where(days > days.max() - 7, 0, model_frame.is_fraud)
-    )
+    tune = (days > days.max() - 14) & (days <= days.max() - 7)  # before the gate's last 7 days
+    quiet_week = model_frame.assign(is_fraud=np.where(tune, 0, model_frame.is_fraud))
     with pytest.raises(TrainingError, match="validation part"):
         time_split(quiet_week, TrainConfig())
     with pytest.raises(TrainingError, match="training part"):
@@ -72,6 +73,25 @@ def test_registered_model_carries_lineage_thresholds_and_reference(
     loaded = artifact.load(reg, "m1")
     valid = artifact.validation_frame(reg, "m1")
     np.testing.assert_allclose(loaded.score(valid), valid["score"], atol=1e-12)
+
+
+def test_model_records_three_disjoint_windows(
+    trained: dict[str, Path], model_frame: pd.DataFrame
+) -> None:
+    r = run_cli("models", "show", "m1", "--json", "--registry", str(trained["registry"]))
+    assert r.returncode == 0, r.stderr
+    windows = json.loads(r.stdout)["windows"]
+    assert windows["dataset"] == "v1"
+    spans = [(windows[w]["first_day"], windows[w]["last_day"]) for w in ("train", "tune", "gate")]
+    # ISO dates order like the days: train ends before tune starts, tune before gate
+    assert spans[0][0] <= spans[0][1] < spans[1][0] <= spans[1][1] < spans[2][0] <= spans[2][1]
+    days = day_index(model_frame["timestamp"])
+    assert windows["gate"]["last_day"] == str(model_frame["timestamp"].max().date())
+    assert windows["gate"]["rows"] == int((days > days.max() - 7).sum())
+    assert sum(windows[w]["rows"] for w in ("train", "tune", "gate")) == len(model_frame)
+    m = Registry(trained["registry"]).manifest("m1")
+    assert windows["tune"]["rows"] == m["validation"]["rows"]
+    assert windows["train"]["rows"] == m["train"]["rows"]
 
 
 def test_a_model_of_another_feature_contract_refuses_to_load(

@@ -117,7 +117,7 @@ def test_new_labels_below_and_at_threshold() -> None:
     below, at = new_labels(199, CFG), new_labels(200, CFG)
     assert not below.fired and below.value == 199 and below.threshold == 200
     assert at.fired and at.value == 200
-    assert "200 new labels" in at.detail and ">= 200" in at.detail
+    assert "200 transactions with a new or changed label" in at.detail and ">= 200" in at.detail
 
 
 def test_drift_same_distribution_does_not_fire(reference: dict[str, dict[str, Any]]) -> None:
