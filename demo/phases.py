@@ -177,6 +177,7 @@ def backtest_models(
                     **result["totals"],
                     "from": result["from"],
                     "to": result["to"],
+                    "seen_by_model": result["seen_by_model"],
                 }
             except RegistryError as exc:
                 out["models"][version] = {"error": str(exc)}

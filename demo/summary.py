@@ -95,6 +95,7 @@ def backtest_line(b: dict[str, Any]) -> str:
             f"saved {t['fraud_amount_saved']:,.2f}, held {t['legit_amount_held']:,.2f} legit, "
             f"{t['reviews'] + t['declines']:,} flagged"
             + (f" ({used:.0%} of the alert budget)" if used is not None else "")
+            + (" [trained/tuned on some of these days]" if t.get("seen_by_model") else "")
         )
     payments = max((t.get("payments", 0) for t in b["models"].values()), default=0)
     return f"{b['from']} on, {payments:,} payments; " + "; ".join(parts)

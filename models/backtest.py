@@ -149,6 +149,18 @@ def totals(per_day: pd.DataFrame, budget: float | None) -> dict[str, Any]:
     return out
 
 
+def seen_windows(manifest: dict[str, Any], first: str, last: str) -> list[str]:
+    """The model's own windows (train, validation/tune, ...) that overlap the days replayed:
+    numbers on those days flatter the model."""
+    out = []
+    for name, window in manifest.items():
+        if isinstance(window, dict) and {"start", "end"} <= window.keys():
+            start, end = str(window["start"])[:10], str(window["end"])[:10]
+            if start <= last and end >= first:
+                out.append(f"{name} {start} .. {end}")
+    return out
+
+
 def run_backtest(
     registry: Registry,
     model: str,
@@ -177,5 +189,8 @@ def run_backtest(
             "source": "file" if thresholds is not None else "model manifest",
         },
         "totals": totals(per_day, policy.get("review_budget_per_day")),
+        "seen_by_model": seen_windows(
+            loaded.manifest, per_day["day"].iloc[0], per_day["day"].iloc[-1]
+        ),
         "per_day": per_day.replace({np.nan: None}).to_dict(orient="records"),
     }

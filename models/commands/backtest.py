@@ -73,5 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         _print(result)
+        for window in result["seen_by_model"]:
+            print(f"note: the model's {window} overlaps these days (its numbers are flattered)")
         print(result["html"])
     return 0

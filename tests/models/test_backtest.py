@@ -81,6 +81,8 @@ def test_backtest_totals_equal_a_direct_computation_and_the_page_is_written(
     direct = _direct(trained, t["review"], t["decline"])
     expected = _expected(direct, t["review_budget_per_day"])
     assert {k: result["totals"][k] for k in expected} == expected
+    # the whole dataset: the days m1 was trained and validated on are flagged as seen
+    assert {"train", "validation"} <= {w.split()[0] for w in result["seen_by_model"]}
     assert expected["reviews"] + expected["declines"] > 0 and expected["frauds_caught"] > 0
     per_day = pd.DataFrame(result["per_day"])
     assert list(per_day["day"]) == sorted(direct["day"].unique())
@@ -103,6 +105,7 @@ def test_date_filters_and_a_thresholds_file(trained: dict[str, Path], tmp_path: 
     assert result["thresholds"] == {"review": 0.3, "decline": 0.8, "review_budget_per_day": 50,
                                     "source": "file"}  # fmt: skip
     assert [r["day"] for r in result["per_day"]] == days[3:7]
+    assert [w.split()[0] for w in result["seen_by_model"]] == ["train"]  # early days only
     window = direct[(direct["day"] >= start) & (direct["day"] <= end)]
     expected = _expected(window, 50)
     assert {k: result["totals"][k] for k in expected} == expected
