@@ -157,3 +157,28 @@ def retrain(work: Workspace) -> tuple[dict[str, Any], str | None]:
                 f"    {run['candidate']['version']}: {run['outcome']} — {run['gate']['reason']}"
             )
     return run, Registry(work.models).aliases().get("production")
+
+
+def backtest_models(
+    work: Workspace, models: list[str], dataset: str, split: pd.Timestamp
+) -> dict[str, Any]:
+    """Each model's backtest totals on the live days of ``dataset`` (the same payments for all);
+    a model that cannot be replayed gets its reason instead of numbers."""
+    from models.backtest import run_backtest
+    from models.registry import Registry, RegistryError
+
+    registry, start = Registry(work.models), split.date().isoformat()
+    out: dict[str, Any] = {"dataset": dataset, "from": start, "models": {}}
+    with step(f"backtest of {', '.join(models)} on the live days of {dataset} (from {start})"):
+        for version in models:
+            try:
+                result = run_backtest(registry, version, work.datasets, dataset, start)
+                out["models"][version] = {
+                    **result["totals"],
+                    "from": result["from"],
+                    "to": result["to"],
+                    "seen_by_model": result["seen_by_model"],
+                }
+            except RegistryError as exc:
+                out["models"][version] = {"error": str(exc)}
+    return out

@@ -45,9 +45,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
         run, production = phases.retrain(work)
         serving = live.wait_serving(scoring.url, production)
+        candidate = (run.get("candidate") or {}).get("version")
+        models = [first, *([candidate] if candidate else [])]
+        backtest = phases.backtest_models(work, models, run["dataset"]["version"], split)
 
         summary = summarise(answers, statuses, plan, first, run, serving, report,
                             f"{alerts.url}/console", time.monotonic() - started)  # fmt: skip
+        summary["backtest"] = backtest
         print_summary(summary, creds.password)
         (work.root / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         if cfg.keep_running:

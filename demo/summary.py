@@ -72,6 +72,7 @@ def print_summary(s: dict[str, Any], password: str) -> None:
             f"({s['models']['outcome']}); serving {s['models']['serving']}",
         ),
         ("datasets", " -> ".join(str(v) for v in s["datasets"])),
+        (f"backtest, live days of {s['backtest']['dataset']}", backtest_line(s["backtest"])),
         ("report", s["report"]),
         ("console", f"{s['console']} (user analyst, password {password}; while running)"),
         ("wall time", f"{s['seconds']:.0f} s"),
@@ -79,3 +80,22 @@ def print_summary(s: dict[str, Any], password: str) -> None:
     for k, v in rows:
         t.add_row(k, v)
     Console().print(t)
+
+
+def backtest_line(b: dict[str, Any]) -> str:
+    """``m1: caught 40/52 frauds, saved 3,100.00, held 900.00 legit; m2: ...`` (same payments)."""
+    parts = []
+    for version, t in b["models"].items():
+        if "error" in t:
+            parts.append(f"{version}: not replayed ({t['error']})")
+            continue
+        used = t["alert_budget_used"]
+        parts.append(
+            f"{version}: caught {t['frauds_caught']:,}/{t['frauds']:,} frauds, "
+            f"saved {t['fraud_amount_saved']:,.2f}, held {t['legit_amount_held']:,.2f} legit, "
+            f"{t['reviews'] + t['declines']:,} flagged"
+            + (f" ({used:.0%} of the alert budget)" if used is not None else "")
+            + (" [trained/tuned on some of these days]" if t.get("seen_by_model") else "")
+        )
+    payments = max((t.get("payments", 0) for t in b["models"].values()), default=0)
+    return f"{b['from']} on, {payments:,} payments; " + "; ".join(parts)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models.commands.registry", "model registry: list / show / decisions"),
     "experiments": ("models.commands.experiments", "training runs: experiments list | compare A B"),
     "report": ("models.commands.report", "HTML report with plots for a model version"),
+    "backtest": ("models.commands.backtest", "replay a dataset version through a model's policy"),
     "benchmark": ("models.commands.benchmark", "model quality: benchmark handbook --data PATH"),
     "retrain": (
         "retraining.commands.retrain",

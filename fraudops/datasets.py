@@ -42,13 +42,19 @@ def latest_version(root: Path) -> str | None:
     return dirs[-1][1].name if dirs else None
 
 
-def load_dataset(root: Path, version: str) -> pd.DataFrame:
+def load_dataset(
+    root: Path, version: str, columns: list[str] | None = None, ordered: bool = True
+) -> pd.DataFrame:
+    """All rows in transaction id order (in part order if not ``ordered``: faster); only
+    ``columns`` (+ the id) when given."""
     manifest = read_manifest(root, version)
     parts = [root / version / f for f in manifest["files"]]
-    frames = [pd.read_parquet(p) for p in parts]
+    wanted = None if columns is None else list(dict.fromkeys(["transaction_id", *columns]))
+    frames = [pd.read_parquet(p, columns=wanted) for p in parts]
     if not frames:
-        return pd.DataFrame(columns=manifest["columns"])
-    return pd.concat(frames, ignore_index=True).sort_values("transaction_id", ignore_index=True)
+        return pd.DataFrame(columns=wanted or manifest["columns"])
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.sort_values("transaction_id", ignore_index=True) if ordered else frame
 
 
 def part_summary(frame: pd.DataFrame) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from fraudops import versioned
-from fraudops.features import FEATURE_NAMES, FINGERPRINT
+from fraudops.features import FEATURE_NAMES, FINGERPRINT, SPECS
+from fraudops.features.formulas import formula_changes
 from models.settings import ModelSettings
 
 PREFIX = "m"
@@ -61,13 +62,20 @@ def code_commit() -> str:
 
 
 def check_contract(manifest: dict[str, Any]) -> None:
+    """Refuse a model of another feature contract, naming the features whose formula changed."""
     names = manifest.get("features")
-    if manifest.get("feature_fingerprint") != FINGERPRINT or names != list(FEATURE_NAMES):
+    changes = formula_changes(manifest, SPECS)
+    if (
+        manifest.get("feature_fingerprint") != FINGERPRINT
+        or names != list(FEATURE_NAMES)
+        or changes
+    ):
+        why = f": {'; '.join(changes)}" if changes else ""
         raise ContractMismatch(
             f"model {manifest.get('version')} expects feature contract "
             f"{manifest.get('feature_fingerprint')} (set {manifest.get('feature_set_version')}, "
             f"{len(names or [])} features); the running code computes {FINGERPRINT} "
-            f"({len(FEATURE_NAMES)} features)"
+            f"({len(FEATURE_NAMES)} features){why}"
         )
 
 

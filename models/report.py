@@ -29,7 +29,7 @@ from models.training import FEATURES, pool
 SHAP_ROWS = 2000
 
 
-def _save(fig: Any, out: Path, name: str) -> str:
+def save_figure(fig: Any, out: Path, name: str) -> str:
     fig.tight_layout()
     fig.savefig(out / name, dpi=90)
     plt.close(fig)
@@ -49,7 +49,7 @@ def _curves(valid: pd.DataFrame, scored: dict[str, np.ndarray], out: Path) -> li
     ax2.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (validation)")
     ax1.legend()
     ax2.legend()
-    return [_save(fig, out, "curves.png")]
+    return [save_figure(fig, out, "curves.png")]
 
 
 def _distributions(valid: pd.DataFrame, scores: np.ndarray, t: dict[str, Any], out: Path) -> str:
@@ -63,7 +63,7 @@ def _distributions(valid: pd.DataFrame, scores: np.ndarray, t: dict[str, Any], o
         ax.axvline(t["decline"], color="red", ls="--", label="decline")
     ax.set(xlabel="score", ylabel="payments (log)", title="Score distribution by class")
     ax.legend()
-    return _save(fig, out, "scores.png")
+    return save_figure(fig, out, "scores.png")
 
 
 def _threshold_sweep(valid: pd.DataFrame, scores: np.ndarray, t: dict[str, Any], out: Path) -> str:
@@ -82,7 +82,7 @@ def _threshold_sweep(valid: pd.DataFrame, scores: np.ndarray, t: dict[str, Any],
     if t.get("decline") is not None:
         ax1.axvline(t["decline"], color="red", ls="--")
     ax1.set_title(f"Thresholds: review budget {t['review_budget_per_day']:g}/day")
-    return _save(fig, out, "thresholds.png")
+    return save_figure(fig, out, "thresholds.png")
 
 
 def _importance(loaded: artifact.LoadedModel, valid: pd.DataFrame, out: Path) -> list[str]:
@@ -91,7 +91,7 @@ def _importance(loaded: artifact.LoadedModel, valid: pd.DataFrame, out: Path) ->
     fig, ax = plt.subplots(figsize=(7, 8))
     ax.barh(np.array(FEATURES)[order], imp[order])
     ax.set_title("Feature importance (PredictionValuesChange)")
-    names = [_save(fig, out, "importance.png")]
+    names = [save_figure(fig, out, "importance.png")]
     sample = valid.sample(min(SHAP_ROWS, len(valid)), random_state=0)
     shap = loaded.model.get_feature_importance(pool(sample), type="ShapValues")[:, :-1]
     top = np.argsort(np.abs(shap).mean(axis=0))[::-1][:12]
@@ -104,11 +104,12 @@ def _importance(loaded: artifact.LoadedModel, valid: pd.DataFrame, out: Path) ->
         ax.scatter(shap[:, j], row + jitter, c=rank, cmap="coolwarm", s=4)
     ax.set_yticks(range(len(top)), [FEATURES[j] for j in top[::-1]])
     ax.set(xlabel="SHAP value (log-odds; colour: feature value rank)", title="SHAP summary")
-    names.append(_save(fig, out, "shap.png"))
+    names.append(save_figure(fig, out, "shap.png"))
     return names
 
 
-def _table(rows: dict[str, dict[str, Any]]) -> str:
+def table(rows: dict[str, dict[str, Any]], corner: str = "metric") -> str:
+    """One column per outer key, one row per inner key (sorted)."""
     keys = sorted({k for m in rows.values() for k in m if not isinstance(m[k], dict)})
     head = "".join(f"<th>{html.escape(n)}</th>" for n in rows)
     body = "".join(
@@ -117,7 +118,7 @@ def _table(rows: dict[str, dict[str, Any]]) -> str:
         + "</tr>"
         for k in keys
     )
-    return f"<table><tr><th>metric</th>{head}</tr>{body}</table>"
+    return f"<table><tr><th>{html.escape(corner)}</th>{head}</tr>{body}</table>"
 
 
 def _fmt(v: Any) -> str:
@@ -143,7 +144,7 @@ def _learning_curves(model_dir: Path, out: Path) -> list[str]:
     loss.legend()
     quality.set_xlabel("iteration")
     quality.legend()
-    return [_save(fig, out, "learning_curves.png")]
+    return [save_figure(fig, out, "learning_curves.png")]
 
 
 def write_report(registry: Registry, ref: str, out: Path) -> Path:
@@ -189,18 +190,28 @@ def write_report(registry: Registry, ref: str, out: Path) -> Path:
             "validation",
         )
     }
+    body = f"""<h1>Model {html.escape(loaded.version)}</h1>
+<h2>Metrics on validation ({len(valid):,} payments, {int(valid["is_fraud"].sum()):,} frauds)</h2>
+<p>{html.escape(note)}</p>{table(comparison)}
+<h2>Money at the chosen thresholds</h2>{table(money)}
+<h2>Thresholds</h2><pre>{html.escape(json.dumps(m["thresholds"], indent=2))}</pre>
+{images(plots)}
+<h2>Lineage</h2><pre>{html.escape(json.dumps(lineage, indent=2, default=str))}</pre>"""
+    return write_page(out, f"fraudops model {loaded.version}", body)
+
+
+def images(plots: list[str]) -> str:
+    return "".join(f'<h2>{html.escape(p.removesuffix(".png"))}</h2><img src="{p}">' for p in plots)
+
+
+def write_page(out: Path, title: str, body: str) -> Path:
+    """``out/index.html``: ``body`` (trusted HTML) in the reports' page style."""
     page = f"""<!doctype html><html><head><meta charset="utf-8">
-<title>fraudops model {html.escape(loaded.version)}</title>
+<title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 img{{max-width:100%}}</style></head><body>
-<h1>Model {html.escape(loaded.version)}</h1>
-<h2>Metrics on validation ({len(valid):,} payments, {int(valid["is_fraud"].sum()):,} frauds)</h2>
-<p>{html.escape(note)}</p>{_table(comparison)}
-<h2>Money at the chosen thresholds</h2>{_table(money)}
-<h2>Thresholds</h2><pre>{html.escape(json.dumps(m["thresholds"], indent=2))}</pre>
-{"".join(f'<h2>{html.escape(p.removesuffix(".png"))}</h2><img src="{p}">' for p in plots)}
-<h2>Lineage</h2><pre>{html.escape(json.dumps(lineage, indent=2, default=str))}</pre>
+{body}
 </body></html>"""
     index = out / "index.html"
     index.write_text(page)

@@ -61,10 +61,14 @@ def registry() -> tuple[FeatureSpec, ...]:
     return tuple(_REGISTRY)
 
 
-def contract_fingerprint(specs: tuple[FeatureSpec, ...]) -> str:
-    """Stable hash of version + ordered names/kinds: models refuse to load against another one."""
+def contract_fingerprint(
+    specs: tuple[FeatureSpec, ...], formulas: dict[str, str], script: str
+) -> str:
+    """Stable hash of version + ordered names/kinds + formula hashes (fraudops.features.formulas)
+    + the profile script's hash: models and datasets refuse to load against another one."""
     payload = {
         "version": FEATURE_SET_VERSION,
-        "features": [[s.name, s.kind, s.entity, s.window] for s in specs],
+        "features": [[s.name, s.kind, s.entity, s.window, formulas[s.name]] for s in specs],
+        "profile_script": script,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -11,13 +11,14 @@ from fraudops.features.contract import (
     contract_fingerprint,
     registry,
 )
+from fraudops.features.formulas import formula_hashes, lua_hash
 from fraudops.profile_store.state import EntityState
 from fraudops.schema import Txn
 
 SPECS: tuple[FeatureSpec, ...] = registry()
 FEATURE_NAMES: tuple[str, ...] = tuple(s.name for s in SPECS)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(s.name for s in SPECS if s.kind == "categorical")
-FINGERPRINT = contract_fingerprint(SPECS)
+FINGERPRINT = contract_fingerprint(SPECS, formula_hashes(SPECS), lua_hash())
 
 ENTITIES: tuple[Entity, ...] = ("transaction", "customer", "terminal")
 PART_NAMES: dict[Entity, tuple[str, ...]] = {
@@ -41,6 +42,8 @@ def contract_fields() -> dict[str, object]:
         "feature_fingerprint": FINGERPRINT,
         "features": list(FEATURE_NAMES),
         "categorical_features": list(CATEGORICAL_FEATURES),
+        "feature_formulas": formula_hashes(SPECS),
+        "profile_script_hash": lua_hash(),
     }
 
 

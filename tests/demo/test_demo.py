@@ -64,6 +64,15 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
     assert Path(s["report"]).exists()
     assert webhook.calls > 0  # the alerts reached the webhook: its URL was in use
     assert "payments replayed" in r.stdout and "frauds caught" in r.stdout
+    # the backtest line: m1 and the candidate replayed on the same live days of v2
+    b = s["backtest"]
+    assert b["dataset"] == "v2" and "backtest, live days of v2" in r.stdout
+    replayed = [s["models"]["first"], s["models"]["candidate"]]
+    assert list(b["models"]) == [v for v in replayed if v]
+    totals = list(b["models"].values())
+    assert all("error" not in t for t in totals), totals
+    assert len({t["payments"] for t in totals}) == 1 and totals[0]["payments"] > 0
+    assert len({(t["from"], t["to"]) for t in totals}) == 1
     # logs carry ids, never secrets or credentials: scan every log of the run
     logs = "\n".join([r.stderr, *(p.read_text(errors="replace") for p in work.glob("*.log"))])
     assert "Traceback" not in logs, logs[-3000:]
