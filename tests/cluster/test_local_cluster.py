@@ -11,7 +11,8 @@ from redis.cluster import RedisCluster
 
 from tests.cluster.local import LocalCluster
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+# the failover test in test_scoring_on_cluster.py kills a master too: this one is extended
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.extended]
 
 
 def test_three_masters_cover_every_slot_and_a_killed_master_fails_over(

@@ -52,6 +52,7 @@ def score_all(url: str, key: str, txs: list[dict[str, Any]]) -> list[dict[str, A
         return out
 
 
+@pytest.mark.extended  # make test-cluster; the failover test below is the default run
 def test_same_answers_as_one_redis_and_the_log_and_profiles_land(
     redis_cluster: LocalCluster, scoring_env: dict[str, str], keys: dict[str, str]
 ) -> None:
@@ -116,6 +117,7 @@ def redirects(url: str) -> dict[str, float]:
     }
 
 
+@pytest.mark.extended  # make test-cluster; the failover test below is the default run
 def test_a_slot_migrated_under_load_is_followed_through_ask_and_moved(
     redis_cluster: LocalCluster, scoring_env: dict[str, str], keys: dict[str, str]
 ) -> None:
