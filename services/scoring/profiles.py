@@ -22,7 +22,7 @@ from fraudops.profile_store.commands import (
 from fraudops.schema import Txn
 from services.common.ratelimit import Check, RateLimiter
 from services.scoring.breaker import Breaker
-from services.scoring.cluster_wire import ClusterWire
+from services.scoring.cluster_wire import ClusterWire, units
 from services.scoring.metrics import STAGE_SECONDS
 from services.scoring.wire import RedisWire
 
@@ -30,6 +30,15 @@ log = logging.getLogger("fraudops.scoring")
 _PROFILES = STAGE_SECONDS.labels("profiles")
 
 Command = list[Any]
+
+
+def failed(reply: Any) -> bool:
+    """An error reply, or an ``EXEC`` answer holding one (a queued command that failed)."""
+    if isinstance(reply, Exception):
+        return True
+    return isinstance(reply, list) and any(isinstance(item, Exception) for item in reply)
+
+
 AdminRedis = aredis.Redis | aredis.RedisCluster
 Wire = RedisWire | ClusterWire
 
@@ -78,7 +87,19 @@ class ProfileReader:
         errors as exception objects, for the caller to retry only what failed. TimeoutError past
         ``budget_s`` and a failure of the whole round trip are raised."""
         async with asyncio.timeout(budget_s):
-            return await self.send_loading_script(commands, partial=True)
+            replies = await self.send(commands, partial=True)
+            if not needs_script(replies):
+                return replies
+            # Redis lost the update script (a promoted replica, a restart): load it and resend
+            # only the units it failed, never the others (an XADD sent twice is a doubled entry)
+            await self.admin.script_load(SCRIPT)
+            again = [u for u in units(commands) if needs_script(replies[u[0] : u[1]])]
+            resent = await self.send([c for u in again for c in commands[u[0] : u[1]]], True)
+            at = 0
+            for start, end, _slot in again:
+                replies[start:end] = resent[at : at + end - start]
+                at += end - start
+            return replies
 
     async def rate_limit(self, limiter: RateLimiter, check: Check, budget_s: float) -> None:
         """Raise ``Limited`` past the limit. Within the payment's Redis budget and behind the

@@ -20,6 +20,7 @@ from services.scoring.answers import AnswerStore
 from services.scoring.breaker import Breaker
 from services.scoring.metrics import REPLAY_DROPPED, REPLAY_PENDING, REPLAYED
 from services.scoring.profiles import ProfileReader
+from services.scoring.profiles import failed as did_fail
 
 log = logging.getLogger("fraudops.scoring")
 
@@ -83,7 +84,7 @@ class DegradedReplay:
             left: list[tuple[Txn, bytes, bytes]] = []
             start = 0
             for (tx, body, entry), (log_end, store_end, end) in zip(items, spans, strict=True):
-                failed = [isinstance(r, Exception) for r in replies[start:end]]
+                failed = [did_fail(r) for r in replies[start:end]]
                 start_store, start_tx = log_end - start, store_end - start
                 if any(failed):  # keep what did not land; counting again is a no-op
                     left.append((tx, body if any(failed[start_store:start_tx]) else b"",

@@ -15,6 +15,7 @@ import pytest
 import redis
 from redis.exceptions import AuthenticationError, ConnectionError, NoScriptError, ResponseError
 
+from fraudops.profile_store.commands import StoreConfig
 from services.scoring.wire import RedisWire
 from tests.conftest import TEST_REDIS_URL
 from tests.services.conftest import RedisServer, free_port, wait_for_redis
@@ -214,3 +215,36 @@ def test_tls_with_the_certificate_options_of_the_url(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_lost_script_resends_only_what_it_failed(
+    own_redis: RedisServer, store_config: StoreConfig
+) -> None:
+    """Writes behind the answer and the degraded replay mix XADDs with the profile update: when
+    Redis lost the script (restart, promoted replica), only the update is sent again."""
+    from fraudops.profile_store.commands import tx_commands
+    from fraudops.schema import Txn
+    from services.scoring.breaker import Breaker
+    from services.scoring.profiles import ProfileReader, failed
+
+    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    tx = Txn("lost-1", 1_790_000_000, "c-lost", "t-lost", 12.5, "EUR", "5411", "FR", "ecommerce")
+    commands: list[list[Any]] = [["XADD", "log", "*", "d", "entry"], *tx_commands(store_config, tx)]
+
+    async def main() -> list[Any]:
+        import redis.asyncio as aredis
+
+        wire, admin = RedisWire(url), aredis.Redis.from_url(url)
+        reader = ProfileReader(wire=wire, admin=admin, cfg=store_config, breaker=Breaker(0.5))
+        try:
+            return await reader.write_each(commands, 2.0)
+        finally:
+            wire.close()
+            await admin.aclose()
+
+    client = redis.Redis(port=own_redis.port)
+    client.script_flush()
+    replies = asyncio.run(main())
+    assert not [r for r in replies if failed(r)], replies
+    assert client.xlen("log") == 1  # sent once, although the update was sent twice
+    assert client.hget(f"{store_config.prefix}:c:{{c-lost}}", "last") == b"1790000000"

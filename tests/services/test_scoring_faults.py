@@ -17,6 +17,7 @@ from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.profile_store.layout import EntityKind
 from models.registry import Registry
+from services.common import scoring_log
 from tests.cli import run_cli
 from tests.services.conftest import PAYMENT, RedisServer, Server, auth
 from tests.waiting import wait_until
@@ -112,6 +113,12 @@ def test_redis_down_then_hung_then_back(
         day_counts(store, "customer", answered), dict(answered))  # fmt: skip
     terminal = day_counts(store, "terminal", {PAYMENT["terminal_id"]: 0})
     assert terminal == {PAYMENT["terminal_id"]: len(load.results)}, terminal
+    # one scoring-log entry per payment: the replay after the restart (a Redis that lost the
+    # update script) resends only what failed, never an entry that landed
+    log_key = scoring_log.stream_key(store_config.prefix)
+    assert wait_until(lambda: client.xlen(log_key) >= len(load.results))
+    time.sleep(0.5)
+    assert client.xlen(log_key) == len(load.results)
     # ... and a retry of a degraded payment gets the same (degraded) answer
     first = degraded[0]
     n = int(first["transaction_id"].split("-")[1])
