@@ -267,7 +267,13 @@ def test_service_logged_features_equal_the_offline_dataset(
         f"{name}: {len(rows)} of {len(logged)} differ, e.g. {rows[:3]}"
         for name, rows in bad.items()
     )
-    # the labels reached the features: terminal risk is non-zero for many scored payments
-    risky = offline.loc[list(wanted), "terminal_risk_7day"]
-    assert risky.gt(0).sum() > 100, risky.describe()
+    # the labels reached the features: terminal risk is non-zero for many scored payments, and
+    # each customer's known frauds count at least the ones still fraud among those posted
+    scored = offline.loc[[t.transaction_id for t in later]]
+    assert scored["terminal_risk_7day"].gt(0).sum() > 100
+    effective = sent.drop_duplicates("transaction_id", keep="last")
+    posted = effective[effective["label"] == "fraud"].merge(history, on="transaction_id")
+    floor = scored["customer_id"].map(posted["customer_id"].value_counts()).fillna(0)
+    assert floor.gt(0).sum() > 100
+    assert (scored["customer_frauds_known_30day"] >= floor).all()
     print(f"{len(later)} payments scored in {scored_s:.1f} s; {len(sent)} labels sent")
