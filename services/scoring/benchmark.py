@@ -213,6 +213,7 @@ def wrk(
         "p99_ms": r["p99_us"] / 1e3,
         "max_ms": r["max_us"] / 1e3,
         "errors": errors,
+        "error_kinds": {k[7:]: v for k, v in r.items() if k.startswith("errors_") and v},
         "requests": r["requests"],
         "connections": connections,
     }

@@ -310,7 +310,7 @@ def run(args: argparse.Namespace) -> None:
             "fixed_rate_p99_ms": fixed["p99_ms"],
             "payments": sum(r["requests"] for r in on_cluster) + len(probes),
             "errors": sum(r["errors"] for r in on_cluster) + len(probes) - len(probed_ok),
-            "errors_wrk": sum(r["errors"] for r in on_cluster),
+            "errors_wrk": dict(sum((Counter(r["error_kinds"]) for r in on_cluster), Counter())),
             "probe_statuses": dict(Counter(str(p[1]) for p in probes)),
             "probes": len(probes),
             "degraded": sum(1 for p in probes if p[2]),
