@@ -214,6 +214,7 @@ def wrk(
         "max_ms": r["max_us"] / 1e3,
         "errors": errors,
         "error_kinds": {k[7:]: v for k, v in r.items() if k.startswith("errors_") and v},
+        "statuses": r.get("statuses", {}),  # non-200 by code, with COUNT_STATUSES=1
         "requests": r["requests"],
         "connections": connections,
     }

@@ -248,7 +248,8 @@ def run(args: argparse.Namespace) -> None:
                                                         "REDIS_CLUSTER": "true"},
                                  args.server_log)  # fmt: skip
         servers.append(many)
-        sizes = {"CUSTOMERS": str(customers), "TERMINALS": str(terminals)}  # for wrk's script
+        # for wrk's script: the profiles' ids, and which statuses the errors were
+        sizes = {"CUSTOMERS": str(customers), "TERMINALS": str(terminals), "COUNT_STATUSES": "1"}
         on_cluster = [wrk(many_url, key, 4, 2, 0, sizes)]  # warm-up
         wrk(one_url, key, 4, 2, 0, sizes)
         for node in cluster.masters():
@@ -310,7 +311,10 @@ def run(args: argparse.Namespace) -> None:
             "fixed_rate_p99_ms": fixed["p99_ms"],
             "payments": sum(r["requests"] for r in on_cluster) + len(probes),
             "errors": sum(r["errors"] for r in on_cluster) + len(probes) - len(probed_ok),
+            # 409 "being scored; retry": seen around the kill, cause not found yet (an error)
+            "busy_409": sum(r["statuses"].get("409", 0) for r in on_cluster),
             "errors_wrk": dict(sum((Counter(r["error_kinds"]) for r in on_cluster), Counter())),
+            "wrk_statuses": dict(sum((Counter(r["statuses"]) for r in on_cluster), Counter())),
             "probe_statuses": dict(Counter(str(p[1]) for p in probes)),
             "probes": len(probes),
             "degraded": sum(1 for p in probes if p[2]),
