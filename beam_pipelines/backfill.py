@@ -37,6 +37,7 @@ class BackfillJob:
     erased: ErasedCustomers | None = None  # the erasure ledger: no profile is rebuilt for them
     invalid: InvalidPolicy = field(default_factory=InvalidPolicy)
     quarantine: Path | None = None  # where quarantined rows go (needed to quarantine any)
+    redis_cluster: bool = False  # redis_url names a node of a Redis Cluster
 
 
 def build_backfill_pipeline(p: beam.Pipeline, job: BackfillJob, rejected_dir: str) -> None:
@@ -59,11 +60,11 @@ def build_backfill_pipeline(p: beam.Pipeline, job: BackfillJob, rejected_dir: st
             kind, job.shards, job.shards, as_of=job.as_of, features=False
         )
         _ = rejected.gate(f"Gate{kind.title()}s", folded, allowed) | f"Write{kind.title()}s" >> (
-            beam.ParDo(WriteProfiles(job.redis_url, job.config, kind))
+            beam.ParDo(WriteProfiles(job.redis_url, job.config, kind, cluster=job.redis_cluster))
         )
     since = job.as_of - job.config.dedup_ttl_s
     _ = rejected.gate("GateMarks", rec.transactions, allowed) | "MarkCounted" >> beam.ParDo(
-        MarkCounted(job.redis_url, job.config, since, job.as_of)
+        MarkCounted(job.redis_url, job.config, since, job.as_of, job.redis_cluster)
     )
 
 

@@ -14,12 +14,11 @@ import time
 import uuid
 from pathlib import Path
 
-import redis
-
 from beam_pipelines.backfill import BackfillJob, run_backfill
 from beam_pipelines.dataset import DatasetJob, run_dataset
 from beam_pipelines.metrics import counters
 from beam_pipelines.options import pipeline_options
+from fraudops import redis_clients
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.settings import CoreSettings
 from fraudops.simulator import SimulationConfig, simulate
@@ -37,7 +36,8 @@ def run(args: argparse.Namespace) -> None:
         if args.quick
         else SimulationConfig()
     )
-    url = CoreSettings().redis_url
+    settings = CoreSettings()
+    url = settings.redis_url
     opts = argparse.Namespace(runner="DirectRunner", direct_workers=args.direct_workers)
     with tempfile.TemporaryDirectory(prefix="fraudops-bench-") as tmp:
         history = Path(tmp) / "history.parquet"
@@ -49,12 +49,18 @@ def run(args: argparse.Namespace) -> None:
         as_of = int(time.time())
         started = time.perf_counter()
         result = run_backfill(
-            BackfillJob(history=str(history), redis_url=url, config=config, as_of=as_of),
+            BackfillJob(
+                history=str(history),
+                redis_url=url,
+                config=config,
+                as_of=as_of,
+                redis_cluster=settings.redis_cluster,
+            ),
             pipeline_options(opts, []),
         )
         backfill_s = time.perf_counter() - started
         writes = counters(result).get("backfill.redis_commands", 0)
-        client = redis.Redis.from_url(url)
+        client = redis_clients.from_settings(settings)
         keys = list(client.scan_iter(match=f"{config.prefix}:*", count=10_000))
         for i in range(0, len(keys), 10_000):
             client.delete(*keys[i : i + 10_000])

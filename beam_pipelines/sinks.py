@@ -7,14 +7,14 @@ from typing import Any
 
 import apache_beam as beam
 import pandas as pd
-import redis
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
 
 from fraudops import datasets
-from fraudops.profile_store.commands import StoreConfig, replace_state_commands
+from fraudops.profile_store.commands import StoreConfig, raise_errors, replace_state_commands
 from fraudops.profile_store.layout import EntityKind, dedup_key, label_key
 from fraudops.readers import epoch_seconds
+from fraudops.redis_clients import SyncClient, pipeline, sync_client
 
 
 class WriteDatasetParts(beam.DoFn):
@@ -41,14 +41,22 @@ class WriteProfiles(beam.DoFn):
     ``batch`` entities. Replacing whole hashes makes a rerun converge to the same state.
     """
 
-    def __init__(self, redis_url: str, config: StoreConfig, kind: EntityKind, batch: int = 500):
+    def __init__(
+        self,
+        redis_url: str,
+        config: StoreConfig,
+        kind: EntityKind,
+        batch: int = 500,
+        cluster: bool = False,
+    ) -> None:
         self.redis_url, self.config, self.kind, self.batch = redis_url, config, kind, batch
-        self.client: redis.Redis | None = None
+        self.cluster = cluster
+        self.client: SyncClient | None = None
         self.written = Metrics.counter("backfill", f"{kind}_profiles_written")
         self.commands = Metrics.counter("backfill", "redis_commands")
 
     def setup(self) -> None:
-        self.client = redis.Redis.from_url(self.redis_url, socket_timeout=30)
+        self.client = sync_client(self.redis_url, self.cluster, socket_timeout=30)
         self.client.ping()
 
     def teardown(self) -> None:
@@ -62,30 +70,36 @@ class WriteProfiles(beam.DoFn):
         cfg = self.config
         assert self.client is not None
         for start in range(0, len(entities), self.batch):
-            pipe = self.client.pipeline(transaction=False)
+            commands: list[list[Any]] = []
             for entity_id, fields, labels in entities[start : start + self.batch]:
-                for command in replace_state_commands(cfg, self.kind, entity_id, fields):
-                    pipe.execute_command(*command)
+                commands += replace_state_commands(cfg, self.kind, entity_id, fields)
                 for tid, value in labels.items():
                     lk = label_key(cfg.prefix, self.kind, entity_id, tid)
-                    pipe.set(lk, value, ex=cfg.label_state_ttl_s)
-            self.commands.inc(len(pipe))
-            pipe.execute()
+                    commands.append(["SET", lk, value, "EX", cfg.label_state_ttl_s])
+            self.commands.inc(len(commands))
+            raise_errors(pipeline(self.client, commands))
         self.written.inc(len(entities))
 
 
 class MarkCounted(beam.DoFn):
     """Dedup markers for recent transactions: a replay after the backfill is not counted twice."""
 
-    def __init__(self, redis_url: str, config: StoreConfig, since_ts: int, until_ts: int) -> None:
-        self.redis_url, self.config = redis_url, config
+    def __init__(
+        self,
+        redis_url: str,
+        config: StoreConfig,
+        since_ts: int,
+        until_ts: int,
+        cluster: bool = False,
+    ) -> None:
+        self.redis_url, self.config, self.cluster = redis_url, config, cluster
         self.since_ts, self.until_ts = since_ts, until_ts
-        self.client: redis.Redis | None = None
+        self.client: SyncClient | None = None
         self.marked = Metrics.counter("backfill", "dedup_markers")
         self.commands = Metrics.counter("backfill", "redis_commands")
 
     def setup(self) -> None:
-        self.client = redis.Redis.from_url(self.redis_url, socket_timeout=30)
+        self.client = sync_client(self.redis_url, self.cluster, socket_timeout=30)
 
     def teardown(self) -> None:
         if self.client is not None:
@@ -96,13 +110,13 @@ class MarkCounted(beam.DoFn):
         cfg = self.config
         ts = epoch_seconds(frame["timestamp"])
         recent = frame.loc[(ts >= self.since_ts) & (ts < self.until_ts)]
-        pipe = self.client.pipeline(transaction=False)
+        commands: list[list[Any]] = []
         for tid, cid, mid in zip(
             recent["transaction_id"], recent["customer_id"], recent["terminal_id"], strict=True
         ):
             for kind, entity in (("customer", cid), ("terminal", mid)):
                 key = dedup_key(cfg.prefix, kind, entity, tid)  # type: ignore[arg-type]
-                pipe.set(key, 1, ex=cfg.dedup_ttl_s)
-        self.commands.inc(len(pipe))
-        pipe.execute()
+                commands.append(["SET", key, 1, "EX", cfg.dedup_ttl_s])
+        self.commands.inc(len(commands))
+        raise_errors(pipeline(self.client, commands))
         self.marked.inc(len(recent))

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
-import redis
 from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PCollection
 from apache_beam.transforms import combiners, window
@@ -25,6 +24,7 @@ from fraudops.features import FEATURE_NAMES, feature_vector
 from fraudops.features.offline import LabelEvent
 from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
+from fraudops.redis_clients import sync_client
 from fraudops.schema import Transaction, Txn, parse_timestamp
 
 
@@ -99,8 +99,8 @@ class ParseEvents(beam.PTransform[PCollection[Any], beam.pvalue.DoOutputsTuple])
 
 
 class _Apply(beam.DoFn):
-    def __init__(self, redis_url: str, config: StoreConfig) -> None:
-        self.redis_url, self.config = redis_url, config
+    def __init__(self, redis_url: str, config: StoreConfig, cluster: bool = False) -> None:
+        self.redis_url, self.config, self.cluster = redis_url, config, cluster
         self.store: ProfileStore | None = None
         self.applied = Metrics.counter("stream", "transactions_applied")
         self.duplicates = Metrics.counter("stream", "transactions_duplicate")
@@ -108,7 +108,7 @@ class _Apply(beam.DoFn):
 
     def setup(self) -> None:
         self.store = ProfileStore(
-            redis.Redis.from_url(self.redis_url, socket_timeout=5), self.config
+            sync_client(self.redis_url, self.cluster, socket_timeout=5), self.config
         )
 
     def teardown(self) -> None:
@@ -137,13 +137,13 @@ class _Apply(beam.DoFn):
 class ApplyToProfileStore(beam.PTransform[PCollection[Any], PCollection[Any]]):
     """Each event through the store's atomic update; emits the features each payment saw."""
 
-    def __init__(self, redis_url: str, config: StoreConfig) -> None:
+    def __init__(self, redis_url: str, config: StoreConfig, cluster: bool = False) -> None:
         super().__init__()
-        self.redis_url, self.config = redis_url, config
+        self.redis_url, self.config, self.cluster = redis_url, config, cluster
 
     def expand(self, events: PCollection[Any]) -> PCollection[Any]:
         features: PCollection[Any] = events | "Apply" >> beam.ParDo(
-            _Apply(self.redis_url, self.config)
+            _Apply(self.redis_url, self.config, self.cluster)
         )
         return features
 
@@ -169,9 +169,15 @@ class CountPerWindow(beam.PTransform[PCollection[Any], PCollection[Any]]):
 
 
 def build_streaming_pipeline(
-    messages: PCollection[Any], redis_url: str, config: StoreConfig, window_s: int = 60
+    messages: PCollection[Any],
+    redis_url: str,
+    config: StoreConfig,
+    window_s: int = 60,
+    cluster: bool = False,
 ) -> dict[str, PCollection[Any]]:
+    """``cluster``: ``redis_url`` names a node of a Redis Cluster."""
     parsed = messages | "ParseEvents" >> ParseEvents()
-    features = parsed.events | "ApplyToProfileStore" >> ApplyToProfileStore(redis_url, config)
+    store = ApplyToProfileStore(redis_url, config, cluster)
+    features = parsed.events | "ApplyToProfileStore" >> store
     counts = parsed.events | "CountPerWindow" >> CountPerWindow(window_s)
     return {"features": features, "counts": counts, "dead_letter": parsed[DEAD_LETTER]}

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     job = BackfillJob(
         history=args.history,
         redis_url=args.redis_url or settings.redis_url,
+        redis_cluster=settings.redis_cluster,
         config=config,
         as_of=as_of,
         labels=args.labels,

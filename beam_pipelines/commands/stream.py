@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             messages = p | "Read" >> beam.io.ReadFromText(args.input)
         out = build_streaming_pipeline(messages, args.redis_url or settings.redis_url, config,
-                                       args.window_seconds)  # fmt: skip
+                                       args.window_seconds, settings.redis_cluster)  # fmt: skip
         if args.features_out:
             _ = (
                 out["features"]

@@ -1,4 +1,4 @@
-"""``fraudops bench core|pipeline|scoring``: benchmarks that print numbers (``--json``).
+"""``fraudops bench core|pipeline|scoring|cluster``: benchmarks that print numbers (``--json``).
 
 Part of the CLI face: each benchmark lives with its part and is loaded by name when it runs, so
 the core imports none of them (tests/unit/test_layering.py)."""
@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 
 PASSTHROUGH = True
 PARTS = {
     "core": "fraudops.benchmarks",
     "pipeline": "beam_pipelines.bench",
     "scoring": "services.scoring.benchmark",
+    "cluster": "services.scoring.cluster_bench",
 }
 
 
@@ -22,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small data: a smoke run, not the numbers")
     p.add_argument("--direct-workers", type=int, default=1, help="pipeline: DirectRunner workers")
     p.add_argument("--workers", type=int, default=2, help="scoring: server worker processes")
+    p.add_argument("--server-log", type=Path, help="cluster: where the server's log goes")
     p.add_argument(
         "--rate-limit",
         type=int,

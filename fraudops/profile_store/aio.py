@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster
 
+from fraudops.profile_store.cluster import AsyncClusterRunner
 from fraudops.profile_store.commands import (
     SCRIPT,
     Command,
@@ -25,14 +27,20 @@ from fraudops.schema import Txn
 class AsyncProfileStore:
     """The asyncio twin of :class:`fraudops.profile_store.client.ProfileStore`."""
 
-    def __init__(self, client: aredis.Redis, config: StoreConfig | None = None) -> None:
+    def __init__(
+        self, client: aredis.Redis | RedisCluster, config: StoreConfig | None = None
+    ) -> None:
         self.redis = client
         self.config = config or StoreConfig()
+        self.cluster = AsyncClusterRunner(client) if isinstance(client, RedisCluster) else None
 
     async def _run(self, commands: list[Command]) -> list[Any]:
         """One pipeline (one round trip); loads the script and resends if Redis lost it."""
+        if self.cluster is not None:  # per node, in parallel; the runner loads the script
+            return await self.cluster.run(commands)
         replies: list[Any] = []
         for _attempt in (0, 1):
+            assert isinstance(self.redis, aredis.Redis)
             pipe = self.redis.pipeline(transaction=False)
             for cmd in commands:
                 pipe.execute_command(*cmd)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
+from fraudops import redis_clients
 from fraudops.profile_store.commands import (
     SCRIPT,
     Command,
@@ -28,24 +27,22 @@ from fraudops.settings import CoreSettings
 class ProfileStore:
     """Reads and atomically updates customer and terminal profiles in one round trip."""
 
-    def __init__(self, client: redis.Redis, config: StoreConfig | None = None) -> None:
+    def __init__(self, client: redis_clients.SyncClient, config: StoreConfig | None = None) -> None:
         self.redis = client
         self.config = config or StoreConfig()
 
     @classmethod
     def from_settings(cls, settings: CoreSettings | None = None) -> ProfileStore:
         s = settings or CoreSettings()
-        client = redis.Redis.from_url(s.redis_url, socket_timeout=max(s.redis_timeout_s, 1.0))
+        client = redis_clients.from_settings(s, socket_timeout=max(s.redis_timeout_s, 1.0))
         return cls(client, StoreConfig.from_settings(s))
 
     def _run(self, commands: list[Command]) -> list[Any]:
-        """One pipeline (one round trip); loads the script and resends if Redis lost it."""
+        """One pipeline (one round trip); loads the script and resends if Redis lost it (on a
+        cluster, per node, resending only what did not run)."""
         replies: list[Any] = []
         for _attempt in (0, 1):
-            pipe = self.redis.pipeline(transaction=False)
-            for cmd in commands:
-                pipe.execute_command(*cmd)
-            replies = pipe.execute(raise_on_error=False)
+            replies = redis_clients.pipeline(self.redis, commands)
             if not needs_script(replies):
                 break
             self.redis.script_load(SCRIPT)

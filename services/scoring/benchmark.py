@@ -33,10 +33,12 @@ from fraudops.profile_store.commands import (
     SCRIPT,
     StoreConfig,
     parse_tx_replies,
+    raise_errors,
     replace_state_commands,
 )
 from fraudops.profile_store.commands import tx_commands as store_tx_commands
 from fraudops.profile_store.layout import DAY, HOUR, MINUTE, answer_key, bucket_field
+from fraudops.redis_clients import SyncClient, pipeline
 from fraudops.schema import Txn
 from fraudops.settings import CoreSettings
 from services.common import scoring_log
@@ -86,22 +88,23 @@ def _profile(kind: str, rng: np.random.Generator, now: int, terminals: int) -> d
 
 
 def load_profiles(
-    client: redis.Redis, cfg: StoreConfig, customers: int, terminals: int, now: int
+    client: SyncClient, cfg: StoreConfig, customers: int, terminals: int, now: int
 ) -> float:
+    """The same profiles on one Redis or a cluster (2,000 entities per round trip per node)."""
     rng = np.random.default_rng(0)
     started = time.perf_counter()
-    pipe = client.pipeline(transaction=False)
+    commands: list[list[Any]] = []
     queued = 0
     for kind, count in (("c", customers), ("t", terminals)):
         for i in range(count):
             entity = "customer" if kind == "c" else "terminal"
             fields = _profile(kind, rng, now, terminals)
-            for cmd in replace_state_commands(cfg, entity, f"{kind}{i}", fields):  # type: ignore[arg-type]
-                pipe.execute_command(*cmd)
+            commands += replace_state_commands(cfg, entity, f"{kind}{i}", fields)  # type: ignore[arg-type]
             queued += 1
             if queued % 2000 == 0:
-                pipe.execute()
-    pipe.execute()
+                raise_errors(pipeline(client, commands))
+                commands = []
+    raise_errors(pipeline(client, commands))
     return time.perf_counter() - started
 
 
@@ -172,9 +175,17 @@ def floor_ms(url: str, cfg: StoreConfig, registry: Path, n: int = 400) -> dict[s
     }
 
 
-def wrk(url: str, key: str, connections: int, seconds: int, delay_ms: float) -> dict[str, Any]:
+def wrk(
+    url: str,
+    key: str,
+    connections: int,
+    seconds: int,
+    delay_ms: float,
+    script_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """``script_env``: more for score.lua (CUSTOMERS, TERMINALS)."""
     script = resources.files("services.scoring").joinpath("bench/score.lua")
-    env = {**os.environ, "FRAUDOPS_KEY": key, "DELAY_MS": str(int(delay_ms))}
+    env = {**os.environ, "FRAUDOPS_KEY": key, "DELAY_MS": str(int(delay_ms)), **(script_env or {})}
     with resources.as_file(script) as path:
         out = subprocess.run(
             [
@@ -202,9 +213,40 @@ def wrk(url: str, key: str, connections: int, seconds: int, delay_ms: float) -> 
         "p99_ms": r["p99_us"] / 1e3,
         "max_ms": r["max_us"] / 1e3,
         "errors": errors,
+        "error_kinds": {k[7:]: v for k, v in r.items() if k.startswith("errors_") and v},
+        "statuses": r.get("statuses", {}),  # non-200 by code, with COUNT_STATUSES=1
         "requests": r["requests"],
         "connections": connections,
     }
+
+
+def serve(
+    port: int, workers: int, env: dict[str, str], log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``fraudops serve scoring`` with ``env`` over this process's, once it answers /readyz;
+    ``log``: where its warnings and errors go."""
+    out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fraudops.cli", "serve", "scoring", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning"],
+        env={**os.environ, **env}, stdout=out, stderr=out,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return server, base
+
+
+def drop_keys(client: Any, prefix: str) -> None:
+    """The bench's keys gone (one Redis or every master of a cluster)."""
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=10_000))
+    for i in range(0, len(keys), 10_000):
+        client.delete(*keys[i : i + 10_000])
 
 
 def worker_rss_mb(pid: int) -> float:
@@ -260,40 +302,13 @@ def run(args: argparse.Namespace) -> None:
         results |= floor_ms(url, cfg, tmp / "models")
         key, entry = new_key("bench", ["score"])
         port = 8700 + os.getpid() % 200
-        env = {
-            **os.environ,
+        server, base = serve(port, args.workers, {
             "FRAUDOPS_API_KEYS": json.dumps([entry]),
             "FRAUDOPS_MODEL_DIR": str(tmp / "models"),
             "FRAUDOPS_KEY_PREFIX": cfg.prefix,
             "FRAUDOPS_SCORING_RATE_LIMIT_PER_KEY": str(args.rate_limit),
             "FRAUDOPS_SCORING_RATE_LIMIT_WINDOW_S": "1",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fraudops.cli",
-                "serve",
-                "scoring",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        })  # fmt: skip
         wrk(base, key, 4, 2, 0)  # warm-up
         runs = []
         for rate in RATES:
@@ -330,9 +345,7 @@ def run(args: argparse.Namespace) -> None:
         if server is not None:
             server.terminate()
             server.wait(30)
-        keys = list(client.scan_iter(match=f"{cfg.prefix}:*", count=10_000))
-        for i in range(0, len(keys), 10_000):
-            client.delete(*keys[i : i + 10_000])
+        drop_keys(client, cfg.prefix)
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -34,6 +33,8 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from fraudops.profile_store.routing import SLOTS, Node, Unit, units
+from fraudops.profile_store.routing import redirect_error as _redirect
 from services.scoring.metrics import CLUSTER_REDIRECTS
 from services.scoring.wire import RedisWire
 
@@ -42,62 +43,10 @@ _MOVED, _ASK, _TRYAGAIN, _REFRESH = (
     CLUSTER_REDIRECTS.labels(kind) for kind in ("moved", "ask", "tryagain", "refreshes")
 )
 
-SLOTS = 16384
 MAX_REDIRECTS = 5  # MOVED / ASK rounds of one call
 MAX_TRYAGAIN = 400  # rounds of TRYAGAIN pauses (2 s); the caller's time budget ends it sooner
 REFRESH_EVERY_S = 0.1  # at most this often, however many calls see a stale map
 TRYAGAIN_PAUSE_S = 0.005
-Node = tuple[str, int]
-Unit = tuple[int, int, int]  # first command, end, slot (-1: no key, any node)
-
-
-def _name(command: Sequence[Any]) -> bytes:
-    head = command[0]
-    return (head.encode() if isinstance(head, str) else bytes(head)).upper()
-
-
-def _key(command: Sequence[Any]) -> Any | None:
-    """The command's first key (the hot path's commands: one key, or EVALSHA's first of its
-    keys, which share a hash tag)."""
-    name = _name(command)
-    if name in (b"EVALSHA", b"EVAL"):
-        return command[3] if int(command[2]) > 0 else None
-    if name in (b"MULTI", b"EXEC", b"ASKING", b"PING", b"SCRIPT"):
-        return None
-    return command[1] if len(command) > 1 else None
-
-
-def _slot(key: Any) -> int:
-    return key_slot(key if isinstance(key, bytes) else str(key).encode())
-
-
-def units(commands: Sequence[Sequence[Any]]) -> list[Unit]:
-    """``commands`` cut into what must go to one node together, with its slot."""
-    out: list[Unit] = []
-    i = 0
-    while i < len(commands):
-        if _name(commands[i]) == b"MULTI":
-            end = i + 1
-            while end < len(commands) and _name(commands[end]) != b"EXEC":
-                end += 1
-            end = min(end + 1, len(commands))
-            keys = [k for c in commands[i + 1 : end] if (k := _key(c)) is not None]
-        else:
-            end = i + 1
-            key = _key(commands[i])
-            keys = [] if key is None else [key]
-        out.append((i, end, _slot(keys[0]) if keys else -1))
-        i = end
-    return out
-
-
-def _redirect(replies: Sequence[Any]) -> RedisError | None:
-    """The redirection or cluster error among a unit's replies (inside ``MULTI`` it is the
-    queued command's reply, and ``EXEC`` answers ``EXECABORT``)."""
-    for reply in replies:
-        if isinstance(reply, (AskError, TryAgainError, ClusterDownError)):
-            return reply  # MovedError is an AskError
-    return None
 
 
 def parse_slots(reply: Sequence[Any]) -> list[Node | None]:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import redis.asyncio as aredis
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 
 from fraudops.profile_store import layout
 from fraudops.profile_store.commands import (
@@ -70,7 +70,10 @@ class ProfileReader:
             replies = await self.send(commands, partial)
             if not needs_script(replies):
                 return replies
-            await self.admin.script_load(SCRIPT)
+            try:
+                await self.admin.script_load(SCRIPT)
+            except RedisClusterException as exc:  # not a RedisError: no node it knows answers
+                raise ConnectionError(f"script load: {exc}") from exc
         return replies
 
     async def write(self, commands: list[Command], budget_s: float) -> None:

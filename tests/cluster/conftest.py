@@ -8,14 +8,18 @@ import pytest
 from tests.cluster.local import LocalCluster
 
 
-@pytest.fixture
-def redis_cluster() -> Iterator[LocalCluster]:
-    """A fresh 3-master/3-replica cluster of the test's own (it may kill nodes)."""
+def _cluster() -> Iterator[LocalCluster]:
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         pytest.fail("a Redis Cluster needs redis-server and redis-cli (make services)")
     cluster = LocalCluster()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A fresh 3-master/3-replica cluster of the test's own (it may kill nodes)."""
+    yield from _cluster()
 
 
 from tests.services.conftest import (  # noqa: E402,F401
@@ -26,3 +30,9 @@ from tests.services.conftest import (  # noqa: E402,F401
     scoring_env,
     trained,
 )
+
+
+@pytest.fixture(scope="module")
+def module_cluster() -> Iterator[LocalCluster]:
+    """One cluster for a module whose tests do not break it (no kill, no migration)."""
+    yield from _cluster()

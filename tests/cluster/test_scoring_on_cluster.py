@@ -193,3 +193,39 @@ def test_a_master_killed_under_load_fails_over_without_a_failed_request(
         i = int(tx.split("-")[1])
         marker = dedup_key(prefix, "customer", f"fo-c{i % 25}", tx)
         assert wait_until(lambda m=marker: client.exists(m) == 1, 10), marker
+
+
+def test_a_script_load_the_cluster_client_cannot_make_is_a_degraded_answer(
+    redis_cluster: LocalCluster,
+) -> None:
+    """Seen under ``fraudops bench cluster``: after a master was killed, the admin client's
+    script load failed with RedisClusterException ("cannot be connected"), which is not a
+    RedisError, and the payment got a 500. It is Redis unavailable: a degraded answer."""
+    import asyncio
+
+    from redis.exceptions import RedisClusterException
+
+    from fraudops.profile_store.commands import StoreConfig
+    from fraudops.schema import Txn
+    from services.scoring.breaker import Breaker
+    from services.scoring.cluster_wire import ClusterWire
+    from services.scoring.profiles import ProfileReader
+
+    class Unreachable:  # the admin client with no node of its map answering
+        async def script_load(self, script: str) -> str:
+            raise RedisClusterException("Redis Cluster cannot be connected.")
+
+    for port in redis_cluster.masters():
+        redis_cluster.node(port).script_flush()  # every payment meets NOSCRIPT
+
+    async def read() -> object:
+        wire = ClusterWire(redis_cluster.url)
+        reader = ProfileReader(wire=wire, admin=Unreachable(), cfg=StoreConfig(prefix="seed"),  # type: ignore[arg-type]
+                               breaker=Breaker(1.0))  # fmt: skip
+        txs = [Txn(f"s-{i}", 1_764_000_000 + i, f"s-c{i}", f"s-t{i}", 10.0) for i in range(20)]
+        try:
+            return await reader.read(txs, 5.0)
+        finally:
+            wire.close()
+
+    assert asyncio.run(read()) == "unavailable"

@@ -76,9 +76,27 @@ def test_offline_dataset_equals_online_replay_after_backfill(
     tmp_path: Path, redis_client: redis.Redis, store_config: StoreConfig
 ) -> None:
     cfg = SimulationConfig(customers=400, terminals=800, days=60, seed=11, card_testing_per_day=8)
+    compared, risky = check_parity(tmp_path, cfg, ProfileStore(redis_client, store_config),
+                                   TEST_REDIS_URL, cluster=False, probes=50)  # fmt: skip
+    assert compared >= 20_000
+    # the replay used labels that arrived late and overturned ones: risk features were exercised
+    assert risky > 100
+
+
+def check_parity(
+    tmp_path: Path,
+    cfg: SimulationConfig,
+    store: ProfileStore,
+    redis_url: str,
+    cluster: bool,
+    probes: int,
+) -> tuple[int, int]:
+    """Offline dataset vs backfill into ``store``'s Redis + replay through it; every feature
+    compared. Returns (payments compared, of them with terminal risk > 0)."""
+    store_config = store.config
     raw = simulate(cfg)
     # $0 verification probes of the card testers: both paths must agree on them too
-    assert (raw["amount"] == 0).sum() > 50
+    assert (raw["amount"] == 0).sum() > probes
     history_path = tmp_path / "history.parquet"
     raw.to_parquet(history_path, index=False)
     history, _ = validate_history(raw)
@@ -101,8 +119,9 @@ def test_offline_dataset_equals_online_replay_after_backfill(
     run_backfill(
         BackfillJob(
             history=str(history_path),
-            redis_url=TEST_REDIS_URL,
+            redis_url=redis_url,
             config=store_config,
+            redis_cluster=cluster,
             as_of=cut,
             labels=str(labels_path),
         ),
@@ -126,7 +145,6 @@ def test_offline_dataset_equals_online_replay_after_backfill(
             )
     events.sort(key=event_order)
 
-    store = ProfileStore(redis_client, store_config)
     numeric = [i for i, n in enumerate(FEATURE_NAMES) if n not in CATEGORICAL_FEATURES]
     compared = 0
     for event in events:
@@ -151,11 +169,5 @@ def test_offline_dataset_equals_online_replay_after_backfill(
             else:
                 assert a == b, (event.transaction_id, FEATURE_NAMES[i], a, b)
         compared += 1
-    assert compared >= 20_000
-    # the replay used labels that arrived late and overturned ones: risk features were exercised
-    assert (
-        offline.loc[[e.transaction_id for e in events if isinstance(e, Txn)], "terminal_risk_7day"]
-        .gt(0)
-        .sum()
-        > 100
-    )
+    replayed = [e.transaction_id for e in events if isinstance(e, Txn)]
+    return compared, int(offline.loc[replayed, "terminal_risk_7day"].gt(0).sum())

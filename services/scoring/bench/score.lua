@@ -39,12 +39,25 @@ if delay_ms > 0 then
   function delay() return -math.log(1 - math.random()) * delay_ms end
 end
 
+statuses = {}  -- non-200 statuses by code, counted when COUNT_STATUSES=1 (it costs wrk time)
+if os.getenv("COUNT_STATUSES") == "1" then
+  function response(status, headers, body)
+    if status ~= 200 then statuses[status] = (statuses[status] or 0) + 1 end
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
+  local parts = {}
+  for _, t in ipairs(threads) do
+    for code, n in pairs(t:get("statuses") or {}) do
+      table.insert(parts, string.format('"%d":%d', code, n))
+    end
+  end
   io.write(string.format(
     '{"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,' ..
     '"errors_status":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,' ..
-    '"errors_timeout":%d}\n',
+    '"errors_timeout":%d,"statuses":{' .. table.concat(parts, ",") .. '}}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
     latency:percentile(99), latency.max, e.status, e.connect, e.read, e.write, e.timeout))
 end
