@@ -149,9 +149,11 @@ class Registry:
     def set_challenger(self, version: str | None, reason: str = "challenger") -> None:
         """Point ``challenger`` at a version (None clears it): the scoring workers pick it up."""
         with self._locked():
+            aliases = self.aliases()
             if version is not None:
                 self.manifest(version)
-            aliases = self.aliases()
+                if aliases.get("production") == version:
+                    raise RegistryError(f"{version} is production: it cannot challenge itself")
             previous = aliases.get("challenger")
             aliases["challenger"] = version
             self._write_aliases(aliases)

@@ -17,7 +17,7 @@ import redis
 from sqlalchemy import select
 
 from fraudops.profile_store.commands import StoreConfig
-from models.registry import Registry
+from models.registry import Registry, RegistryError
 from services.common import scoring_log
 from services.feedback.db import ScoredTransaction, make_engine, session_factory, upgrade
 from services.feedback.ingest import ScoringLogIngestor
@@ -154,6 +154,8 @@ def test_a_tiny_budget_skips_a_counted_share_and_a_foreign_contract_is_refused(
 def test_promoting_the_challenger_clears_the_alias(registry_dir: Path) -> None:
     add_challenger(registry_dir)
     reg = Registry(registry_dir)
+    with pytest.raises(RegistryError, match="m1 is production"):
+        reg.set_challenger("m1")
     reg.set_challenger("m2")
     assert reg.resolve("challenger") == "m2"
     reg.set_production("m2", "shadow gate")
