@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+import sqlalchemy as sa
 
+from fraudops.erasure_ledger import normalise_url
 from models.gate import GateResult
 from models.registry import Registry
-from services.feedback.db import EffectiveLabel, ScoredTransaction, make_engine, session_factory
 
 RESAMPLES = 1000
 SEED = 0
@@ -38,22 +38,21 @@ class ShadowGateRefused(RuntimeError):
 
 
 def labelled_pairs(database_url: str, challenger: str) -> pd.DataFrame:
-    """Labelled payments the challenger shadow-scored: amount, champion and challenger verdicts."""
-    engine = make_engine(database_url)
+    """Labelled payments the challenger shadow-scored: amount, champion and challenger verdicts.
+
+    Plain SQL on the feedback service's tables (``services/feedback/db.py``; models sit below the
+    services and do not import them)."""
+    query = sa.text(
+        "SELECT s.amount, s.model_version, s.score, s.decision, s.shadow_score, "
+        "s.shadow_decision, l.label FROM scored_transactions s "
+        "JOIN labels l ON l.transaction_id = s.transaction_id "
+        "WHERE s.shadow_model_version = :challenger AND s.shadow_score IS NOT NULL "
+        "ORDER BY s.transaction_id"
+    )
+    engine = sa.create_engine(normalise_url(database_url))
     try:
-        with session_factory(engine)() as s:
-            stmt = (
-                select(ScoredTransaction.amount, ScoredTransaction.model_version,
-                       ScoredTransaction.score, ScoredTransaction.decision,
-                       ScoredTransaction.shadow_score, ScoredTransaction.shadow_decision,
-                       EffectiveLabel.label)
-                .join(EffectiveLabel, EffectiveLabel.transaction_id
-                      == ScoredTransaction.transaction_id)
-                .where(ScoredTransaction.shadow_model_version == challenger,
-                       ScoredTransaction.shadow_score.is_not(None))
-                .order_by(ScoredTransaction.transaction_id)
-            )  # fmt: skip
-            rows = s.execute(stmt).all()
+        with engine.connect() as conn:
+            rows = [tuple(r) for r in conn.execute(query, {"challenger": challenger})]
     finally:
         engine.dispose()
     cols = ["amount", "champion", "score", "decision", "shadow_score", "shadow_decision", "label"]
