@@ -1,7 +1,12 @@
-"""The model registry: immutable model versions, the production/candidate aliases, a decision log.
+"""The model registry: immutable model versions, the production/candidate/challenger aliases, a
+decision log.
 
     <root>/m1/model.cbm  explainer.npz  manifest.json  validation.parquet
-    <root>/aliases.json     {"production": "m2", "candidate": "m3", "production_history": [...]}
+    <root>/aliases.json     {"production": "m2", "candidate": "m3", "challenger": "m3",
+                             "production_history": [...]}
+
+``challenger`` is the model the scoring workers shadow-score every payment with (never the
+answer); promoting it to production clears the alias.
     <root>/decisions.jsonl  one JSON line per register / promote / refuse / rollback
 
 Versions are published like datasets (staging + rename, see fraudops.versioned). Alias changes
@@ -34,6 +39,7 @@ VALIDATION_FILE = "validation.parquet"
 MODEL_CARD = "MODEL_CARD.md"
 ALIASES = "aliases.json"
 DECISIONS = "decisions.jsonl"
+ALIAS_NAMES = ("production", "candidate", "challenger")
 
 
 class RegistryError(RuntimeError):
@@ -98,8 +104,8 @@ class Registry:
         return self.root / version
 
     def resolve(self, ref: str) -> str:
-        """A version name or an alias (``production``, ``candidate``) -> version name."""
-        if ref in ("production", "candidate"):
+        """A version name or an alias (``production``, ``candidate``, ``challenger``) -> version."""
+        if ref in ALIAS_NAMES:
             version = self.aliases().get(ref)
             if not version:
                 raise RegistryError(f"no {ref} model yet")
@@ -134,10 +140,24 @@ class Registry:
             if previous != version:
                 aliases["production"] = version
                 aliases["production_history"] = [*aliases.get("production_history", []), version]
-            if aliases.get("candidate") == version:
-                aliases["candidate"] = None
+            for alias in ("candidate", "challenger"):  # promoted: no longer a contender
+                if aliases.get(alias) == version:
+                    aliases[alias] = None
             self._write_aliases(aliases)
             self._record("promote", version, previous=previous, reason=reason, metrics=metrics)
+
+    def set_challenger(self, version: str | None, reason: str = "challenger") -> None:
+        """Point ``challenger`` at a version (None clears it): the scoring workers pick it up."""
+        with self._locked():
+            aliases = self.aliases()
+            if version is not None:
+                self.manifest(version)
+                if aliases.get("production") == version:
+                    raise RegistryError(f"{version} is production: it cannot challenge itself")
+            previous = aliases.get("challenger")
+            aliases["challenger"] = version
+            self._write_aliases(aliases)
+            self._record("challenger", version or "-", previous=previous, reason=reason)
 
     def refuse(self, version: str, reason: str, metrics: dict[str, Any] | None = None) -> None:
         with self._locked():

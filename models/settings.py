@@ -17,6 +17,8 @@ class ModelSettings(PathSettings):
     commit: str | None = None  # code commit recorded in manifests (default: git rev-parse)
     gate_tolerance: float = 0.01  # allowed drop in average precision
     gate_max_segment_gap: float = 0.5  # negative: the segment check is off
+    # promote --gate shadow judges the challenger only on at least this many labelled payments
+    shadow_gate_min_labelled: int = Field(default=500, ge=1)
     mlflow_tracking_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI")
     )

@@ -33,6 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "cost, one high enough never to refuse",
     )
 
+    p.add_argument(
+        "--challenger",
+        action="store_true",
+        help="scoring: also train a second model and run the 500/s rate alternately without and "
+        "with it as the shadow challenger (p99 of each, in the same run)",
+    )
+    p.add_argument("--challenger-rounds", type=int, default=3, help="scoring: A/B rounds")
+
 
 def run(args: argparse.Namespace) -> int:
     importlib.import_module(PARTS[args.what]).run(args)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from models.commands import add_datasets_argument, add_registry_argument
 from models.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from models.gate import GateResult
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,6 +45,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="gate a model that records no train/tune windows (trained before they were "
         "recorded): its holdout may hold days it was tuned on",
     )
+    p.add_argument(
+        "--gate",
+        choices=["holdout", "shadow"],
+        default="holdout",
+        help="holdout: candidate vs production on a dataset's last days; shadow: the challenger "
+        "vs production on the live payments it shadow-scored whose labels arrived",
+    )
+    p.add_argument(
+        "--min-shadow-labelled",
+        type=int,
+        default=ModelSettings().shadow_gate_min_labelled,
+        help="--gate shadow refuses to judge on fewer labelled shadow payments (env "
+        "FRAUDOPS_SHADOW_GATE_MIN_LABELLED)",
+    )
+    p.add_argument("--database-url", help="feedback database for --gate shadow (env DATABASE_URL)")
     p.add_argument("--reason", default="promote", help="why (recorded in the decision log)")
     p.add_argument("--json", action="store_true")
 
@@ -49,22 +68,26 @@ def run(args: argparse.Namespace) -> int:
     from fraudops.datasets import DatasetError
     from models.gate import promote
     from models.registry import Registry, RegistryError
+    from models.shadow import ShadowGateRefused
     from models.training import TrainingError
 
     try:
-        result = promote(
-            Registry(args.registry),
-            args.version,
-            args.datasets,
-            args.tolerance,
-            args.holdout_days,
-            args.holdout_dataset,
-            args.reason,
-            args.max_segment_gap if args.max_segment_gap >= 0 else None,
-            args.min_segment_frauds,
-            allow_unknown_windows=args.allow_unknown_windows,
-        )
-    except (RegistryError, DatasetError, TrainingError) as exc:
+        if args.gate == "shadow":
+            result = _shadow(args)
+        else:
+            result = promote(
+                Registry(args.registry),
+                args.version,
+                args.datasets,
+                args.tolerance,
+                args.holdout_days,
+                args.holdout_dataset,
+                args.reason,
+                args.max_segment_gap if args.max_segment_gap >= 0 else None,
+                args.min_segment_frauds,
+                allow_unknown_windows=args.allow_unknown_windows,
+            )
+    except (RegistryError, DatasetError, TrainingError, ShadowGateRefused) as exc:
         print(f"fraudops promote: {exc}", file=sys.stderr)
         return 1
     if args.json:
@@ -82,3 +105,12 @@ def run(args: argparse.Namespace) -> int:
     verdict = "promoted to production" if result.promoted else "REFUSED"
     print(f"{result.version} {verdict}: {result.reason}", file=sys.stderr)
     return 0 if result.promoted else 1
+
+
+def _shadow(args: argparse.Namespace) -> GateResult:
+    from models.commands.shadow_report import database_url
+    from models.registry import Registry
+    from models.shadow import shadow_gate
+
+    return shadow_gate(Registry(args.registry), database_url(args.database_url), args.version,
+                       args.min_shadow_labelled, args.tolerance, args.reason)  # fmt: skip

@@ -18,17 +18,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     show.add_argument("--json", action="store_true", help="the manifest as JSON (the default)")
     add_registry_argument(show)
     add_registry_argument(sub.add_parser("decisions", help="the decision log"))
+    alias = sub.add_parser("alias", help="point the challenger alias at a version (shadow scoring)")
+    alias.add_argument("alias", choices=["challenger"])
+    alias.add_argument("version", nargs="?", help="model version; omitted with --clear")
+    alias.add_argument("--clear", action="store_true", help="remove the alias")
+    add_registry_argument(alias)
+    from models.commands import shadow_report
+
+    shadow_report.add_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.registry import Registry, RegistryError
+    from models.registry import ALIAS_NAMES, Registry, RegistryError
 
+    if args.action == "shadow-report":
+        from models.commands import shadow_report
+
+        return shadow_report.run(args)
     reg = Registry(args.registry)
+    if args.action == "alias":
+        if args.clear == bool(args.version):
+            print("fraudops models alias: give a version or --clear", file=sys.stderr)
+            return 2
+        try:
+            reg.set_challenger(None if args.clear else reg.resolve(args.version))
+        except RegistryError as exc:
+            print(f"fraudops models: {exc}", file=sys.stderr)
+            return 1
+        print(f"challenger: {reg.aliases().get('challenger')}")
+        return 0
     if args.action == "list":
         aliases = reg.aliases()
         for v in reg.versions():
             m = reg.manifest(v)
-            tags = [a for a in ("production", "candidate") if aliases.get(a) == v]
+            tags = [a for a in ALIAS_NAMES if aliases.get(a) == v]
             val = m["metrics"]["validation"]
             print(
                 f"{v:<6} dataset {m['dataset']['version']:<5} AP {val['average_precision']:.4f} "

@@ -103,6 +103,7 @@ def encode(
 def decode(raw: bytes) -> dict[str, Any]:
     """A scoring-log entry as a ``scored_transactions`` row (ValueError/KeyError if malformed)."""
     d = orjson.loads(raw)
+    shadow = d.get("shadow") or {}  # the challenger's verdict (services/scoring/shadow.py)
     return {
         "transaction_id": str(d["transaction_id"]),
         "timestamp": datetime.fromtimestamp(int(d["ts"]), UTC),
@@ -119,4 +120,7 @@ def decode(raw: bytes) -> dict[str, Any]:
         "degraded": bool(d["degraded"]),
         "features": orjson.dumps(d["features"]).decode(),
         "scored_at": datetime.fromtimestamp(float(d["scored_at"]), UTC),
+        "shadow_model_version": shadow.get("model_version"),
+        "shadow_score": None if shadow.get("score") is None else float(shadow["score"]),
+        "shadow_decision": shadow.get("decision"),
     }

@@ -58,6 +58,10 @@ class ScoredTransaction(Base):
     degraded: Mapped[bool] = mapped_column(Boolean)
     features: Mapped[str] = mapped_column(Text)  # JSON list in the model's feature order
     scored_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # the challenger's verdict on the same features (shadow scoring); None: not shadow-scored
+    shadow_model_version: Mapped[str | None] = mapped_column(String(32), index=True)
+    shadow_score: Mapped[float | None] = mapped_column(Float)
+    shadow_decision: Mapped[str | None] = mapped_column(String(16))
 
 
 class LabelEvent(Base):

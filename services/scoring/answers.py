@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -65,6 +66,8 @@ class AnswerStore:
         self.log_shards = log_shards
         self.log_streams = scoring_log.stream_keys(cfg.prefix, log_shards)
         self.pending: list[Queued] = []
+        # the shadow challenger (shadow.py): adds its verdict to log entries before they are written
+        self.shadow: Callable[[list[Queued]], Awaitable[list[Queued]]] | None = None
         self.unflushed: dict[str, bytes] = {}  # the same answers by transaction id
         self._flush_soon = asyncio.Event()
         self._stopping = False
@@ -117,6 +120,8 @@ class AnswerStore:
         while self.pending:
             batch = self.pending[:WRITE_BATCH]
             del self.pending[:WRITE_BATCH]
+            if self.shadow is not None:
+                batch = await self.shadow(batch)
             started = time.perf_counter()
             commands: list[Command] = []
             owners: list[tuple[int, bool]] = []  # (batch index, is the log entry)

@@ -29,6 +29,7 @@ from services.scoring.openapi import document_score_routes
 from services.scoring.profiles import AdminRedis, Wire
 from services.scoring.schemas import Health, Ready
 from services.scoring.settings import ScoringSettings
+from services.scoring.shadow import Shadow
 from services.scoring.wire import RedisWire
 
 log = logging.getLogger("fraudops.scoring")
@@ -83,11 +84,16 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         )
         app.state.holder, app.state.redis, app.state.scorer = holder, client, scorer
         app.state.coalescer = Coalescer(scorer)
-        writer = asyncio.create_task(scorer.answers.run())
         tasks = [
             asyncio.create_task(holder.watch(settings.model_poll_s)),
             asyncio.create_task(scorer.replay.run()),
         ]
+        if settings.shadow_max_share > 0 and settings.log_maxlen > 0:
+            shadow = Shadow(settings.model_dir, settings.shadow_max_share)
+            await shadow.holder.refresh()
+            scorer.answers.shadow = shadow.apply
+            tasks.append(asyncio.create_task(shadow.holder.watch(settings.model_poll_s)))
+        writer = asyncio.create_task(scorer.answers.run())
         if not len(keys):
             log.warning("no API keys configured: every score request will be refused (401)")
 

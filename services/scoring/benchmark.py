@@ -108,7 +108,9 @@ def load_profiles(
     return time.perf_counter() - started
 
 
-def train_model(registry: Path, quick: bool) -> None:
+def train_model(registry: Path, quick: bool, seed: int = 3, production: bool = True) -> str:
+    """A representative model (``seed``: the simulated history); registered, and production
+    unless ``production`` is False (the challenger of ``--challenger``)."""
     from fraudops.features.offline import labelled_feature_frame
     from fraudops.readers import validate_history
     from fraudops.simulator import SimulationConfig, simulate
@@ -117,7 +119,9 @@ def train_model(registry: Path, quick: bool) -> None:
     from models.registry import Registry
     from models.training import train_model as fit
 
-    sim = SimulationConfig(customers=300, terminals=600, days=40, seed=3, card_testing_per_day=10)
+    sim = SimulationConfig(
+        customers=300, terminals=600, days=40, seed=seed, card_testing_per_day=10
+    )
     history, _ = validate_history(simulate(sim))
     frame = labelled_feature_frame(history)
     trees = 100 if quick else 500
@@ -130,7 +134,9 @@ def train_model(registry: Path, quick: bool) -> None:
     result = fit(frame, cfg, log=lambda _m: None)
     reg = Registry(registry)
     version = artifact.save(reg, result, {"version": "bench"}, cfg.model_dump(), "bench")
-    reg.set_production(version, "benchmark")
+    if production:
+        reg.set_production(version, "benchmark")
+    return version
 
 
 def floor_ms(url: str, cfg: StoreConfig, registry: Path, n: int = 400) -> dict[str, float]:
@@ -321,6 +327,21 @@ def run(args: argparse.Namespace) -> None:
             r = wrk(base, key, conns, seconds, 0)
             runs.append({"target_rps": None, **r})
             say(_line(f"flat out c={conns:<3}:", r))
+        if args.challenger:
+            from services.scoring.shadow_bench import shadow_ab
+
+            rate = RATES[0]
+            second = train_model(tmp / "models", args.quick, seed=4, production=False)
+            results["shadow"] = shadow_ab(
+                base,
+                tmp / "models",
+                second,
+                lambda: wrk(base, key, max(4, round(rate * 0.025)), seconds, 20.0),
+                args.challenger_rounds,
+            )
+            say(f"p99 at {rate}/s without / with a challenger: "
+                f"{results['shadow']['p99_without_challenger_ms']:.2f} / "
+                f"{results['shadow']['p99_with_challenger_ms']:.2f} ms")  # fmt: skip
         results["rss_mb"] = worker_rss_mb(server.pid)
         results |= scoring_log_size(client, cfg.prefix)
         # the highest rate any run sustained within the p99 objective

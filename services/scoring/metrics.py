@@ -52,3 +52,16 @@ CLUSTER_REDIRECTS = Counter(
     "tryagain: a multi-key unit during a migration); refreshes: slot maps fetched",
     ["kind"],
 )
+SHADOW_SCORED = Counter(
+    "fraudops_scoring_shadow_scored_total",
+    "Payments scored by the challenger model after their answer (shadow scoring)",
+)
+SHADOW_SKIPPED = Counter(
+    "fraudops_scoring_shadow_skipped_total",
+    "Payments the challenger did not score: its CPU budget (shadow_max_share) was spent",
+)
+SHADOW_SECONDS = Histogram(
+    "fraudops_scoring_shadow_seconds",
+    "Time of one challenger model call over a chunk of logged payments",
+    buckets=LATENCY_BUCKETS,
+)

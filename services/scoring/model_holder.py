@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fastapi import HTTPException
 
-from models.registry import ALIASES, Registry, RegistryError
+from models.registry import ALIAS_NAMES, ALIASES, Registry, RegistryError
 from models.runtime import ScoringModel, load_scoring_model
 from services.scoring.metrics import MODEL_INFO, MODEL_SWAPS
 
@@ -21,9 +21,10 @@ log = logging.getLogger("fraudops.scoring")
 
 
 class ModelHolder:
-    def __init__(self, root: Path, alias: str = "production") -> None:
+    def __init__(self, root: Path, alias: str = "production", *, serving: bool = True) -> None:
         self.registry = Registry(root)
         self.alias = alias
+        self.serving = serving  # False: the shadow challenger (no serving gauge; may go away)
         self.current: ScoringModel | None = None
         self.error: str | None = None
         self._seen: tuple[float, int] | None = None
@@ -40,7 +41,7 @@ class ModelHolder:
         return (st.st_mtime, st.st_size)
 
     def _wanted(self) -> str | None:
-        if self.alias not in ("production", "candidate"):
+        if self.alias not in ALIAS_NAMES:
             return self.alias  # pinned version
         return self.registry.aliases().get(self.alias)
 
@@ -55,12 +56,15 @@ class ModelHolder:
     async def refresh(self) -> bool:
         """Load the aliased version if it changed; True when a new model was swapped in."""
         stamp = self._stamp()
-        if stamp == self._seen and self.current is not None:
+        if stamp == self._seen and (self.current is not None or not self.serving):
             return False
         try:
             wanted = await asyncio.to_thread(self._wanted)
             if wanted is None:
                 self.error = f"no {self.alias} model in the registry"
+                if not self.serving and self.current is not None:  # the alias was cleared
+                    log.info("no %s model any more (was %s)", self.alias, self.current.version)
+                    self.current = None
                 self._seen = stamp
                 return False
             if self.current is not None and self.current.version == wanted:
@@ -70,10 +74,15 @@ class ModelHolder:
         except (RegistryError, OSError, ValueError) as exc:
             # callers see no paths; the log has the details
             self.error = f"cannot load the {self.alias} model ({type(exc).__name__})"
-            log.error("model load failed: %s", exc)
+            log.error("%s model load failed: %s", self.alias, exc)
+            if not self.serving:  # a refused challenger is not shadowed, nor is its predecessor
+                self.current, self._seen = None, stamp
             return False  # keep serving the model we have
         old = self.current
         self.current, self.error, self._seen = model, None, stamp
+        if not self.serving:
+            log.info("%s model %s (was %s)", self.alias, model.version, old and old.version)
+            return True
         if old is not None:
             MODEL_INFO.labels(old.version).set(0)
             MODEL_SWAPS.inc()

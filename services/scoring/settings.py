@@ -54,6 +54,11 @@ class ScoringSettings(BaseSettings):
     # a round trip (docs/scoring.md: exact to workers x share of the limit); 0: ask every time
     rate_limit_lease_share: float = Field(default=0.01, ge=0, le=0.1)
 
+    # shadow scoring: the share of a worker's time the registry's ``challenger`` model may take
+    # (it scores logged payments after their answer); past it payments are skipped and counted.
+    # 0 turns shadow scoring off
+    shadow_max_share: float = Field(default=0.25, ge=0, le=1)
+
     def store(self) -> tuple[str, StoreConfig, bool, int]:
         """The profile store: its URL, its layout, whether the URL names a Redis Cluster, and the
         scoring log's shards."""
