@@ -19,10 +19,11 @@ from fraudops.profile_store.commands import (
     parse_tx_replies,
     tx_commands,
 )
+from fraudops.profile_store.routing import units
 from fraudops.schema import Txn
 from services.common.ratelimit import Check, RateLimiter
 from services.scoring.breaker import Breaker
-from services.scoring.cluster_wire import ClusterWire, units
+from services.scoring.cluster_wire import ClusterWire
 from services.scoring.metrics import STAGE_SECONDS
 from services.scoring.wire import RedisWire
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.cli import run_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow, pytest.mark.extended]
 
 FIELDS = ("payments", "errors", "degraded", "lost_log_entries", "failover_s", "rps_flat_out",
           "p99_ms", "single_node_rps", "log_bytes_per_entry", "bytes_per_customer_profile",

@@ -23,7 +23,7 @@ from fraudops.schema import Txn
 from fraudops.simulator import SimulationConfig
 from tests.pipelines.test_parity import check_parity
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow, pytest.mark.extended]
 
 DAY0 = 1_764_000_000
 
