@@ -64,17 +64,23 @@ class ProfileReader:
     async def send_loading_script(
         self, commands: list[Command], partial: bool = False
     ) -> list[Any]:
-        """``send``, loading the update script and sending again when Redis does not know it
-        (first use, SCRIPT FLUSH, a failover to a replica that never saw it)."""
-        replies: list[Any] = []
-        for _attempt in (0, 1):
-            replies = await self.send(commands, partial)
-            if not needs_script(replies):
-                return replies
-            try:
-                await self.admin.script_load(SCRIPT)
-            except RedisClusterException as exc:  # not a RedisError: no node it knows answers
-                raise ConnectionError(f"script load: {exc}") from exc
+        """``send``, loading the update script when Redis does not know it (first use, SCRIPT
+        FLUSH, a restart, a promoted replica) and sending again only the units it failed: on a
+        cluster the other masters ran theirs, and running an update twice would find its own
+        marker (the payment "already counted", answered 409) or write a log entry twice."""
+        replies = await self.send(commands, partial)
+        if not needs_script(replies):
+            return replies
+        try:
+            await self.admin.script_load(SCRIPT)
+        except RedisClusterException as exc:  # not a RedisError: no node it knows answers
+            raise ConnectionError(f"script load: {exc}") from exc
+        again = [u for u in units(commands) if needs_script(replies[u[0] : u[1]])]
+        resent = await self.send([c for u in again for c in commands[u[0] : u[1]]], partial)
+        at = 0
+        for start, end, _slot in again:
+            replies[start:end] = resent[at : at + end - start]
+            at += end - start
         return replies
 
     async def write(self, commands: list[Command], budget_s: float) -> None:
@@ -91,19 +97,7 @@ class ProfileReader:
         errors as exception objects, for the caller to retry only what failed. TimeoutError past
         ``budget_s`` and a failure of the whole round trip are raised."""
         async with asyncio.timeout(budget_s):
-            replies = await self.send(commands, partial=True)
-            if not needs_script(replies):
-                return replies
-            # Redis lost the update script (a promoted replica, a restart): load it and resend
-            # only the units it failed, never the others (an XADD sent twice is a doubled entry)
-            await self.admin.script_load(SCRIPT)
-            again = [u for u in units(commands) if needs_script(replies[u[0] : u[1]])]
-            resent = await self.send([c for u in again for c in commands[u[0] : u[1]]], True)
-            at = 0
-            for start, end, _slot in again:
-                replies[start:end] = resent[at : at + end - start]
-                at += end - start
-            return replies
+            return await self.send_loading_script(commands, partial=True)
 
     async def rate_limit(self, limiter: RateLimiter, check: Check, budget_s: float) -> None:
         """Raise ``Limited`` past the limit. Within the payment's Redis budget and behind the

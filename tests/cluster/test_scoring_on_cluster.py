@@ -229,3 +229,36 @@ def test_a_script_load_the_cluster_client_cannot_make_is_a_degraded_answer(
             wire.close()
 
     assert asyncio.run(read()) == "unavailable"
+
+
+@pytest.mark.extended  # make test-cluster; the failover test meets the same case by chance
+def test_a_master_without_the_script_does_not_make_the_others_count_twice(
+    redis_cluster: LocalCluster, scoring_env: dict[str, str], keys: dict[str, str]
+) -> None:
+    """A promoted replica (or a restarted master) may lack the update script while the other
+    masters have it: only the units it refused are sent again, or the others' updates run twice
+    and the payment looks already counted (409 to the payer, found by the failover test)."""
+    prefix = scoring_env["FRAUDOPS_KEY_PREFIX"]
+    env = {**scoring_env, "REDIS_URL": redis_cluster.url, "REDIS_CLUSTER": "true"}
+    server = Server(env)
+    client = RedisCluster.from_url(redis_cluster.url)
+    try:
+        first = score_all(server.url, keys["score"], [payment(0, "ns")])[0]
+        assert not first["degraded"]  # the script is loaded on every master now
+        tx = payment(1, "ns")
+        customer = redis_cluster.owner(
+            client.keyslot(entity_key(prefix, "customer", tx["customer_id"]))
+        )
+        terminal = redis_cluster.owner(
+            client.keyslot(entity_key(prefix, "terminal", tx["terminal_id"]))
+        )
+        assert customer != terminal  # the payment's two units go to two masters
+        redis_cluster.node(terminal).script_flush()
+        with httpx.Client(base_url=server.url, headers=auth(keys["score"])) as http:
+            r = http.post("/v1/score", json=tx)
+    finally:
+        out = server.stop()
+    assert "Traceback" not in out, out[-3000:]
+    assert r.status_code == 200 and not r.json()["degraded"], r.text
+    assert day_count(client, prefix, "customer", tx["customer_id"]) == 1
+    assert day_count(client, prefix, "terminal", tx["terminal_id"]) == 1
