@@ -139,6 +139,45 @@ def wait_ingested(db_url: str, expected: int, timeout_s: float = 60) -> None:
         engine.dispose()
 
 
+def shadow_result(work: Workspace, challenger: str) -> dict[str, object]:
+    """The challenger's shadow line: payments it scored (of those stored; the rest were skipped
+    by its CPU budget) and the shadow report on the labelled ones (NaN AP, no fraud: null)."""
+    from sqlalchemy import func, select
+
+    from models.commands.shadow_report import strict
+    from models.registry import Registry
+    from models.shadow import shadow_report
+    from services.feedback.db import ScoredTransaction, make_engine, session_factory
+
+    engine = make_engine(work.db_url)
+    try:
+        with session_factory(engine)() as s:
+            stored = s.scalar(select(func.count()).select_from(ScoredTransaction)) or 0
+            scored = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(ScoredTransaction)
+                    .where(ScoredTransaction.shadow_model_version == challenger)
+                    .where(ScoredTransaction.shadow_score.is_not(None))
+                )
+                or 0
+            )
+    finally:
+        engine.dispose()
+    with step(f"shadow report: {challenger} vs production on the labelled payments"):
+        report = shadow_report(Registry(work.models), work.db_url, challenger)
+    return {
+        "challenger": challenger,
+        "shadow_scored": scored,
+        "skipped": stored - scored,
+        "labelled": report["labelled"],
+        "frauds": report["frauds"],
+        "champion_ap": strict(report["champion_ap"]),
+        "challenger_ap": strict(report["challenger_ap"]),
+        "ap_difference_95": strict(report["intervals_95"].get("ap_difference")),
+    }
+
+
 def wait_serving(url: str, version: str | None, timeout_s: float = 30) -> str | None:
     """The model version the scoring service answers with once it hot-swapped to ``version``
     (or whatever it serves after ``timeout_s``)."""

@@ -138,6 +138,24 @@ def train_first(work: Workspace, dataset: str, rows: int) -> tuple[str, Path]:
     return first, report
 
 
+CHALLENGER = {**TRAIN, "iterations": 100, "depth": 4, "imbalance_candidates": ["none"]}
+
+
+def train_challenger(work: Workspace, dataset: str) -> str:
+    """A second, smaller model on the same dataset as the ``challenger`` alias, set before the
+    services start so every replayed payment is shadow-scored; returns its version."""
+    from models.config import TrainConfig
+    from models.registry import Registry
+    from models.trainer import train_version
+
+    registry = Registry(work.models)
+    with step(f"training a challenger on {dataset} (100 trees, depth 4) for shadow scoring"):
+        version, _ = train_version(work.datasets, dataset, TrainConfig.model_validate(CHALLENGER),
+                                   registry, "fraudops demo: challenger")  # fmt: skip
+        registry.set_challenger(version, "demo: shadow-scored during the replay")
+    return version
+
+
 def retrain(work: Workspace) -> tuple[dict[str, Any], str | None]:
     """Dataset v2 from the feedback database, train, gate, promote or refuse; returns the run's
     record and the production version after it."""

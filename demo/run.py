@@ -1,9 +1,10 @@
 """The whole loop on one machine, as a newcomer meets it (``fraudops demo``).
 
-simulate -> Beam backfill + dataset v1 -> train + report -> scoring, feedback and alerts services
--> replay the next days over HTTP -> in-app answers and chargebacks over HTTP -> dataset v2 ->
-retrain -> gate -> promote -> hot-swap -> summary. Secrets (API keys, the token secret, the
-analyst password) are made for this run and never written to the repository. The phases live in
+simulate -> Beam backfill + dataset v1 -> train + report, and a challenger -> scoring, feedback and
+alerts services -> replay the next days over HTTP (shadow-scored) -> in-app answers and
+chargebacks over HTTP -> shadow report -> dataset v2 -> retrain -> gate -> promote -> hot-swap ->
+summary. Secrets (API keys, the token secret, the analyst password) are made for this run and
+never written to the repository. The phases live in
 demo.phases (offline) and demo.live (services up); this module is the loop and the clean-up.
 """
 
@@ -33,6 +34,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         payments, split = phases.simulate_history(work, cfg)
         v1, rows = phases.build_data(work, split)
         first, report = phases.train_first(work, v1, rows)
+        challenger = phases.train_challenger(work, v1)
 
         creds = live.Credentials.make()
         services = live.define_services(work, creds)
@@ -42,6 +44,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         answers = live.replay(scoring, creds, payments, cfg)
         plan, statuses = live.send_labels(feedback, creds, answers, cfg)
         live.wait_ingested(work.db_url, len(answers))
+        shadow = live.shadow_result(work, challenger)
 
         run, production = phases.retrain(work)
         serving = live.wait_serving(scoring.url, production)
@@ -52,6 +55,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         summary = summarise(answers, statuses, plan, first, run, serving, report,
                             f"{alerts.url}/console", time.monotonic() - started)  # fmt: skip
         summary["backtest"] = backtest
+        summary["shadow"] = shadow
         print_summary(summary, creds.password)
         (work.root / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         if cfg.keep_running:

@@ -73,6 +73,7 @@ def print_summary(s: dict[str, Any], password: str) -> None:
         ),
         ("datasets", " -> ".join(str(v) for v in s["datasets"])),
         (f"backtest, live days of {s['backtest']['dataset']}", backtest_line(s["backtest"])),
+        ("shadow, labelled live payments", shadow_line(s["shadow"])),
         ("report", s["report"]),
         ("console", f"{s['console']} (user analyst, password {password}; while running)"),
         ("wall time", f"{s['seconds']:.0f} s"),
@@ -99,3 +100,19 @@ def backtest_line(b: dict[str, Any]) -> str:
         )
     payments = max((t.get("payments", 0) for t in b["models"].values()), default=0)
     return f"{b['from']} on, {payments:,} payments; " + "; ".join(parts)
+
+
+def shadow_line(sh: dict[str, Any]) -> str:
+    """``m2 shadow-scored 1,200 payments (0 skipped); 300 labelled, 20 frauds: AP champion 0.61,
+    challenger 0.55 (difference 95% CI [-0.12, +0.02])``; AP is "n/a" with no fraud labelled."""
+
+    def ap(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    ci = sh["ap_difference_95"]
+    return (
+        f"{sh['challenger']} shadow-scored {sh['shadow_scored']:,} payments "
+        f"({sh['skipped']:,} skipped); {sh['labelled']:,} labelled, {sh['frauds']:,} frauds: "
+        f"AP champion {ap(sh['champion_ap'])}, challenger {ap(sh['challenger_ap'])}"
+        + (f" (difference 95% CI [{ci[0]:+.3f}, {ci[1]:+.3f}])" if ci else "")
+    )

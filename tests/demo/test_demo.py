@@ -73,6 +73,18 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
     assert all("error" not in t for t in totals), totals
     assert len({t["payments"] for t in totals}) == 1 and totals[0]["payments"] > 0
     assert len({(t["from"], t["to"]) for t in totals}) == 1
+    # the shadow line: the challenger (set before the replay) shadow-scored every stored payment
+    # but those its CPU budget skipped; AP on the labelled ones, null when no fraud is labelled
+    sh = s["shadow"]
+    assert "shadow, labelled live payments" in r.stdout
+    assert sh["challenger"] not in (s["models"]["first"], s["models"]["candidate"])
+    assert sh["shadow_scored"] + sh["skipped"] == s["transactions"] and sh["shadow_scored"] > 0
+    assert sh["skipped"] <= s["transactions"] // 10, sh
+    assert 0 < sh["labelled"] <= s["labels_sent"]
+    for ap in (sh["champion_ap"], sh["challenger_ap"]):
+        assert (ap is None) if sh["frauds"] == 0 else (0 <= ap <= 1)
+    # the challenger never reached production: the retrain flow compared m1 with its candidate
+    assert production in (s["models"]["first"], s["models"]["candidate"])
     # logs carry ids, never secrets or credentials: scan every log of the run
     logs = "\n".join([r.stderr, *(p.read_text(errors="replace") for p in work.glob("*.log"))])
     assert "Traceback" not in logs, logs[-3000:]
