@@ -139,11 +139,12 @@ class AnswerStore:
                 self._requeue(batch, type(exc).__name__)
                 await asyncio.sleep(max(self.breaker.cooldown_s, self.write_every_s))
                 return
+            # SET and XADD only (no EXEC answer to look into): a failure is an error reply
             failed = {
                 owner: r
                 for owner, r in zip(owners, replies, strict=True)
                 if isinstance(r, Exception)
-            }  # fmt: skip (SET and XADD: no EXEC)
+            }
             if failed:  # part of a cluster away: retry only what did not land (no doubles)
                 self.breaker.failure(hard=True)
                 retry = [(t, body if (i, False) in failed else b"",
