@@ -4,7 +4,7 @@ comma := ,
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,pipelines,train,scoring,feedback,alerts,demo,mlflow
+EXTRAS ?= dev,pipelines,dask,train,scoring,feedback,alerts,demo,mlflow
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: setup test test-cluster test-fast lint format bench benchmark-handbook demo services clean
