@@ -14,7 +14,6 @@ promote or refuse, is recorded in the registry's decision log with its numbers.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +67,21 @@ def check_unseen(
     day = day_index(rows["timestamp"])
     why = holdout_overlap(version, manifest, dataset, int(day.min()), int(day.max()))
     if why:
-        raise HoldoutError(why)
+        raise HoldoutError(
+            why + ": the candidate would be judged on days it was fitted or tuned on; gate it on "
+            "later days (--holdout-dataset, --holdout-days) or retrain it with holdout_days"
+        )
     return "unseen"
+
+
+def production_view(
+    registry: Registry, production: str, dataset: str, first: int, last: int
+) -> str:
+    """Whether production saw the holdout days: "unseen", "unknown" or the overlap."""
+    manifest = registry.manifest(production)
+    if "windows" not in manifest:
+        return "unknown"
+    return holdout_overlap(production, manifest, dataset, first, last) or "unseen"
 
 
 def _summary(m: dict[str, Any]) -> dict[str, Any]:
@@ -105,24 +117,29 @@ def promote(
     if not rows["is_fraud"].any():
         raise RegistryError(f"holdout of dataset {ds_version} has no fraud: cannot compare")
     seen = check_unseen(version, cand.manifest, ds_version, rows, allow_unknown_windows)
+    day = day_index(rows["timestamp"])
+    first, last = int(day.min()), int(day.max())
     info = {
         "dataset": ds_version,
         "days": holdout_days,
-        "first_day": day_name(int(day_index(rows["timestamp"]).min())),
-        "last_day": day_name(int(day_index(rows["timestamp"]).max())),
+        "first_day": day_name(first),
+        "last_day": day_name(last),
         "rows": len(rows),
         "frauds": int(rows["is_fraud"].sum()),
         "candidate_windows": seen,
+        # production judged on days it was fitted on looks better than it is: the gate then
+        # leans to keeping it (conservative, but the fraud team should know)
+        "production_windows": production_view(registry, production, ds_version, first, last),
     }
     cand_scores = cand.score(rows)
     cand_m = _summary(evaluate(rows, cand_scores))
     try:
         prod_m = _summary(evaluate(rows, artifact.load(registry, production).score(rows)))
     except ContractMismatch as exc:  # production cannot run on this code any more
-        prod_m = {"average_precision": float("nan"), "error": str(exc)}
+        prod_m = {"average_precision": None, "error": str(exc)}  # None: JSON has no NaN
     metrics = {"holdout": info, "candidate": cand_m, "production": prod_m, "tolerance": tolerance}
     cand_ap, prod_ap = cand_m["average_precision"], prod_m["average_precision"]
-    if not math.isnan(prod_ap) and cand_ap < prod_ap - tolerance:
+    if prod_ap is not None and cand_ap < prod_ap - tolerance:
         why = (
             f"average precision {cand_ap:.4f} is below production {production}'s "
             f"{prod_ap:.4f} by more than the tolerance {tolerance}"
@@ -145,6 +162,7 @@ def promote(
             )
             registry.refuse(version, why, metrics)
             return GateResult(False, version, why, metrics)
-    why = f"{reason}: AP {cand_ap:.4f} vs production {production} {prod_ap:.4f} (tol {tolerance})"
+    prod_text = "n/a" if prod_ap is None else f"{prod_ap:.4f}"
+    why = f"{reason}: AP {cand_ap:.4f} vs production {production} {prod_text} (tol {tolerance})"
     registry.set_production(version, why, metrics)
     return GateResult(True, version, why, metrics)

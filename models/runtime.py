@@ -40,6 +40,10 @@ class ScoringModel:
         """(probabilities, per-feature log-odds contributions) for rows in contract order."""
         return self.explainer.explain(rows)
 
+    def probabilities(self, rows: list[list[Any]]) -> np.ndarray:
+        """The probabilities alone (no reasons): what a shadow challenger needs, half the cost."""
+        return self.explainer.probabilities(rows)
+
     def decide(self, score: float, degraded: bool = False) -> str:
         """Thresholds from the manifest; a degraded answer is never an automatic decline."""
         if self.decline is not None and score >= self.decline and not degraded:

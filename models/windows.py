@@ -60,9 +60,10 @@ def describe(frame: pd.DataFrame, spans: dict[str, tuple[int, int]]) -> dict[str
 def holdout_overlap(
     candidate: str, manifest: dict[str, Any], dataset: str, first: int, last: int
 ) -> str | None:
-    """Why a holdout of days ``first..last`` cannot judge ``candidate``: it overlaps a window the
-    candidate was trained or tuned on (compared by calendar day: later dataset versions repeat
-    the earlier days). None when the holdout is unseen. KeyError when no windows are recorded."""
+    """Why a holdout of days ``first..last`` cannot judge ``candidate`` fairly: it overlaps a
+    window the model was trained or tuned on (compared by calendar day: later dataset versions
+    repeat the earlier days). None when the holdout is unseen. KeyError when no windows are
+    recorded."""
     windows = manifest["windows"]
     clashes = []
     for name in SEEN:
@@ -80,6 +81,4 @@ def holdout_overlap(
     return (
         f"holdout {dataset} {day_name(first)}..{day_name(last)} overlaps {candidate}'s "
         + " and ".join(clashes)
-        + ": the candidate would be judged on days it was fitted or tuned on; gate it on later "
-        "days (--holdout-dataset, --holdout-days) or retrain it with holdout_days"
     )

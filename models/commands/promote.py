@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
+    seen = result.metrics.get("holdout", {}).get("production_windows", "unseen")
+    if seen not in ("unseen", "unknown"):
+        print(f"note: production was fitted on part of the holdout ({seen}): its AP there is "
+              "optimistic, the gate leans to keeping it", file=sys.stderr)  # fmt: skip
     verdict = "promoted to production" if result.promoted else "REFUSED"
     print(f"{result.version} {verdict}: {result.reason}", file=sys.stderr)
     return 0 if result.promoted else 1

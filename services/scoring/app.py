@@ -29,7 +29,7 @@ from services.scoring.openapi import document_score_routes
 from services.scoring.profiles import AdminRedis, Wire
 from services.scoring.schemas import Health, Ready
 from services.scoring.settings import ScoringSettings
-from services.scoring.shadow import Shadow
+from services.scoring.shadow import Activity, Shadow
 from services.scoring.wire import RedisWire
 
 log = logging.getLogger("fraudops.scoring")
@@ -89,7 +89,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             asyncio.create_task(scorer.replay.run()),
         ]
         if settings.shadow_max_share > 0 and settings.log_maxlen > 0:
-            shadow = Shadow(settings.model_dir, settings.shadow_max_share)
+            shadow = Shadow(settings.model_dir, settings.shadow_max_share, app.state.activity)
             await shadow.holder.refresh()
             scorer.answers.shadow = shadow.apply
             tasks.append(asyncio.create_task(shadow.holder.watch(settings.model_poll_s)))
@@ -118,6 +118,7 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
         request_ids=False,  # RequestId wraps the score routes too (below)
     )
     app.state.settings = settings
+    app.state.activity = Activity()  # score requests in flight: the shadow waits for none
     app.state.limiter = RateLimiter("scoring", store_cfg.prefix, {"key": per_key})
     document_score_routes(app)
 

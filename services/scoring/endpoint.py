@@ -87,19 +87,22 @@ class ScoreEndpoint:
                             [*JSON, (b"allow", b"POST")])  # fmt: skip
             return
         started = time.perf_counter()
+        activity = self.api.state.activity
+        activity.enter()
         try:
             await self._check_headers(scope)
             body = await _read_body(receive)
             if body is None:
                 return  # the client went away
             answer = await (self._single(body) if path == SINGLE else self._batch(body))
+            _SECONDS[path].observe(time.perf_counter() - started)
+            await send_json(send, 200, answer)
         except Refused as no:
             ERRORS.labels(no.kind).inc()
             headers = [(k.lower().encode(), v.encode()) for k, v in no.headers.items()]
             await send_json(send, no.status, no.body, [*JSON, *headers])
-            return
-        _SECONDS[path].observe(time.perf_counter() - started)
-        await send_json(send, 200, answer)
+        finally:
+            activity.leave()
 
     async def _check_headers(self, scope: Scope) -> None:
         auth = content_type = None

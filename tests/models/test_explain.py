@@ -25,6 +25,7 @@ def test_scores_and_contributions_equal_catboosts(trained: dict[str, Path]) -> N
     booster: CatBoostClassifier = artifact.load(reg, "m1").model
     pool = Pool(rows, cat_features=CAT_INDEXES)
     np.testing.assert_allclose(probs, booster.predict_proba(pool)[:, 1], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(runtime.probabilities(rows), probs)  # the shadow's path
     shap = booster.get_feature_importance(pool, type="ShapValues")
     np.testing.assert_allclose(contrib, shap[:, :-1], rtol=0, atol=1e-9)
     np.testing.assert_allclose(runtime.explainer.expected_value, shap[0, -1], atol=1e-9)

@@ -62,6 +62,7 @@ def test_gate_promotes_better_refuses_worse_and_rollback_restores(
         gate["first_day"], gate["last_day"]
     )  # fmt: skip
     assert m["holdout"]["candidate_windows"] == "unseen"
+    assert m["holdout"]["production_windows"] == "unseen"  # m1 left v1's gate days out too
     assert reg.aliases()["production"] == "m1"
 
     # the same model again (same data, same config) is within tolerance: promoted
