@@ -65,12 +65,15 @@ def deployment(service: str) -> Doc:
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("path", manifest_files(), ids=lambda p: str(p.relative_to(K8S)))
 def test_every_manifest_validates_against_the_kubernetes_schemas(path: Path, version: str) -> None:
+    errors = []
     for doc in load(path):
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             where = ".".join(str(p) for p in exc.path)
-            pytest.fail(f"{path.name}: {doc['kind']} {doc['metadata']}: {where}: {exc.message}")
+            name = doc["metadata"].get("name") or doc["metadata"]["generateName"]
+            errors.append(f"{doc['kind']} {name}: {where}: {exc.message}")
+    assert not errors, f"{path.name} (Kubernetes {version}):\n" + "\n".join(errors)
 
 
 def test_a_misspelt_or_mistyped_field_is_refused() -> None:
