@@ -6,6 +6,7 @@ configuration table and required settings. No cluster and no kubectl: plain file
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,12 @@ Doc = dict[str, Any]
 
 
 def load(path: Path) -> list[Doc]:
+    return copy.deepcopy(_parsed(path))
+
+
+@functools.cache
+def _parsed(path: Path) -> list[Doc]:
+    """Parsed once per test run (YAML parsing is most of these tests' time)."""
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
@@ -126,6 +133,17 @@ def settings_classes() -> list[type[BaseSettings]]:
     except ImportError:
         pass
     return classes
+
+
+def drain_defaults() -> tuple[float, float]:
+    """(FRAUDOPS_DRAIN_S, FRAUDOPS_SHUTDOWN_GRACE_S) defaults: the drain's own where it has
+    landed, else the values it is being built with (5 s, 30 s)."""
+    try:
+        from services.common.drain import DrainSettings
+    except ImportError:
+        return 5.0, 30.0
+    fields = DrainSettings.model_fields
+    return float(fields["drain_s"].default), float(fields["shutdown_grace_s"].default)
 
 
 def env_names(cls: type[BaseSettings]) -> dict[str, bool]:

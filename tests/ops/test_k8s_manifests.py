@@ -25,6 +25,7 @@ from tests.ops.k8s import (
     Doc,
     config_maps,
     containers,
+    drain_defaults,
     env_names,
     env_of,
     job_templates,
@@ -51,7 +52,7 @@ IMAGES = {
     "fraudops-jobs": "beam",
 }
 PLATFORM_ENV = {"HOME"}  # not a fraudops setting: where libraries put caches (read-only root)
-PRESTOP_S, DRAIN_S, SHUTDOWN_GRACE_S = 10, 5, 30  # FRAUDOPS_DRAIN_S, _SHUTDOWN_GRACE_S defaults
+PRESTOP_S = 10
 
 
 def docs_of(kind: str) -> dict[str, Doc]:
@@ -155,7 +156,7 @@ def test_deployments_drain_spread_and_are_locked_down(service: str) -> None:
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= c["resources"][kind].keys(), kind
     assert c["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(PRESTOP_S)]
-    assert spec["terminationGracePeriodSeconds"] > PRESTOP_S + DRAIN_S + SHUTDOWN_GRACE_S
+    assert spec["terminationGracePeriodSeconds"] > PRESTOP_S + sum(drain_defaults())
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert c["securityContext"] == {
         "allowPrivilegeEscalation": False,
@@ -170,6 +171,23 @@ def test_deployments_drain_spread_and_are_locked_down(service: str) -> None:
         if t["labelSelector"]["matchLabels"].items() <= labels.items()
     }
     assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard() -> None:
+    """The namespace enforces `restricted`: a pod short of it would be refused at creation."""
+    (ns,) = docs_of("Namespace").values()
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for app, spec in workloads():
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, app
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, app
+        assert spec["automountServiceAccountToken"] is False, app
+        for c in spec["containers"]:
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, app
+            assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}, app
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True, app
+        kinds = {next(k for k in v if k != "name") for v in spec.get("volumes", [])}
+        assert kinds <= {"persistentVolumeClaim", "emptyDir", "configMap", "secret"}, app
 
 
 def test_every_variable_is_a_setting_and_every_readme_setting_is_wired() -> None:
