@@ -26,8 +26,8 @@ test: setup services
 test-cluster: setup services  ## the tests against a local Redis Cluster (scripts/redis_cluster.sh)
 	$(PY) -m pytest -q -m cluster
 
-test-fleet: setup services  ## 3 scoring instances behind HAProxy: SIGTERM and hot swap under load
-	$(PY) -m pytest -q -m fleet
+test-fleet: setup services  ## 3 scoring instances behind HAProxy: SIGTERM and hot swap under load; the drains
+	$(PY) -m pytest -q -m fleet tests/fleet tests/services/test_drain.py
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not integration and not slow"

@@ -20,7 +20,8 @@ from tests.conftest import TEST_REDIS_URL
 from tests.services.conftest import PAYMENT, Server, auth
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# make test-fleet runs these too (the alerts case only there)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fleet]
 DRAIN_S = 1.5
 
 
@@ -80,7 +81,9 @@ def test_sigterm_drains_then_exits_0(
         assert redis_client.exists(layout.answer_key(store_config.prefix, tx)), tx
 
 
-@pytest.mark.parametrize("service", ["feedback", "alerts"])
+@pytest.mark.parametrize(
+    "service", ["feedback", pytest.param("alerts", marks=pytest.mark.extended)]
+)
 def test_every_service_drains_under_the_worker_supervisor(
     service: str, tmp_path: Path, store_config: StoreConfig
 ) -> None:
