@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import socket
 import time
@@ -67,7 +68,7 @@ def draining() -> bool:
 class ClosingWhileDraining:
     """ASGI wrapper: while draining, every answer carries ``Connection: close`` (uvicorn then
     closes the connection after it), so keep-alive clients reconnect through the balancer to a
-    replica that stays. Outside a drain it costs one attribute test per request."""
+    replica that stays. Outside a drain it costs one call and one test per request."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -130,7 +131,7 @@ def serve(
     settings = DrainSettings()
     config = uvicorn.Config(
         app, factory=True, host=host, port=port,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s + 0.999), **options,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s), **options,
     )  # fmt: skip
     config.load()  # the app, wrapped once: every service gets the same drain
     config.loaded_app = ClosingWhileDraining(config.loaded_app)
