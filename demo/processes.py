@@ -116,7 +116,8 @@ class Service:
                 "--log-level",
                 "warning",
             ],
-            env={**os.environ, **self.env},
+            # one instance each, no balancer: nothing to wait for on SIGTERM
+            env={"FRAUDOPS_DRAIN_S": "0", **os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -25,6 +25,13 @@ if ! command -v chromium >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium </dev/null >/dev/null
 fi
+# the fleet test (tests/fleet) puts scoring instances behind an HAProxy process of its own; the
+# package's init script may start the system's haproxy on install: stop what this install started
+if ! command -v haproxy >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy </dev/null >/dev/null
+  if [ -x /etc/init.d/haproxy ]; then /etc/init.d/haproxy stop </dev/null >/dev/null 2>&1 || true; fi
+fi
 if ! redis_up; then
   echo "starting redis-server on $REDIS_PORT"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no

@@ -34,6 +34,7 @@ from services.alerts.settings import AlertsSettings
 from services.common.app import service_app
 from services.common.auth import ApiKey, KeyRing, require
 from services.common.db import make_engine, reachable, session_factory, utcnow
+from services.common.drain import DRAINING_DETAIL, draining
 from services.common.limits import BodyLimit
 from services.common.metrics import metrics_response
 from services.common.worker import Worker
@@ -210,6 +211,9 @@ def create_app(
                                 "consumer": trouble is None}  # fmt: skip
         if trouble is not None:
             body["detail"] = trouble
+        if draining():  # SIGTERM: the balancer takes this replica out (services.common.drain)
+            body["ready"], body["detail"] = False, DRAINING_DETAIL
+            ready = False
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)

@@ -1,4 +1,5 @@
-"""``fraudops serve scoring [--host --port --workers]``: run a service under uvicorn."""
+"""``fraudops serve scoring [--host --port --workers]``: run a service under uvicorn, drained
+on SIGTERM (services.common.drain)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from services.common.drain import serve
     from services.common.http_protocol import PATH as HTTP_PROTOCOL
     from services.common.http_protocol import limits
     from services.common.logs import configure_logging
@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.workers > 1:
             return run_workers(APPS[args.service], args.host, args.port, args.workers, options)
-        uvicorn.run(APPS[args.service], factory=True, host=args.host, port=args.port, **options)
+        return serve(APPS[args.service], args.host, args.port, options)
     finally:
         if multiproc:
             shutil.rmtree(multiproc, ignore_errors=True)
-    return 0

@@ -4,7 +4,7 @@ uvicorn's ``--workers`` shares one listening socket, and the first worker to wak
 connection that is waiting (its accept loop takes up to the backlog): a client that opens its
 keep-alive connections together lands them all on one worker while the others idle. With one
 socket per worker the kernel spreads new connections over the workers by their address hash.
-Dead workers are started again; SIGTERM/SIGINT stop them all (each finishes its requests).
+Dead workers are started again; SIGTERM/SIGINT, passed on at once, drain and stop them all.
 Between the free-port check and the workers' bind another server could still take the port.
 Connections the kernel already queued on a worker that dies are reset (clients retry); with
 a shared socket they would wait for the others.
@@ -71,25 +71,30 @@ def _ensure_free(host: str, port: int) -> None:
 
 
 def _worker(app: str, host: str, port: int, options: dict[str, Any], parent: int) -> None:
-    import uvicorn
-
+    from services.common.drain import serve
     from services.common.logs import configure_logging
 
     _die_with_parent(parent)
     configure_logging(str(options.get("log_level", "info")))
-    config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
-    uvicorn.Server(config).run(sockets=[reuseport_socket(host, port)])
+    raise SystemExit(serve(app, host, port, options, sockets=[reuseport_socket(host, port)]))
 
 
 def run_workers(app: str, host: str, port: int, workers: int, options: dict[str, Any]) -> int:
     """Runs until SIGTERM/SIGINT (0), or 1 when workers keep failing right after their start."""
     _ensure_free(host, port)
+    from services.common.drain import DrainSettings
+
+    drain = DrainSettings()
     context = multiprocessing.get_context("spawn")
     stopping = False
+    procs: list[tuple[BaseProcess, float]] = []  # (process, when it was started)
 
     def stop(_signum: int, _frame: Any) -> None:
         nonlocal stopping
         stopping = True
+        for p, _ in procs:  # at once: each worker's /readyz turns 503 now, and it drains
+            if p.is_alive():
+                p.terminate()
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
 
@@ -100,7 +105,7 @@ def run_workers(app: str, host: str, port: int, workers: int, options: dict[str,
         process.start()
         return process, time.monotonic()
 
-    procs = [start() for _ in range(workers)]  # (process, when it was started)
+    procs += [start() for _ in range(workers)]
     log.info("%d workers on %s:%d (one SO_REUSEPORT socket each)", workers, host, port)
     quick_exits = 0
     try:
@@ -121,8 +126,8 @@ def run_workers(app: str, host: str, port: int, workers: int, options: dict[str,
     finally:
         for p, _ in procs:
             if p.is_alive():
-                p.terminate()  # SIGTERM: uvicorn finishes the requests in flight
-        deadline = time.monotonic() + 30
+                p.terminate()  # SIGTERM: each drains (services.common.drain), then exits
+        deadline = time.monotonic() + drain.drain_s + drain.shutdown_grace_s + 10
         for p, _ in procs:
             p.join(max(0.0, deadline - time.monotonic()))
             if p.is_alive():

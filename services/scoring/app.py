@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from services.common.app import service_app
 from services.common.auth import KeyRing
+from services.common.drain import DRAINING_DETAIL, draining
 from services.common.limits import BodyLimit
 from services.common.logs import RequestId
 from services.common.metrics import metrics_response, probe_failed
@@ -136,10 +137,12 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             probe_failed("redis", exc)
             redis_ok = False
         model = holder.current
-        ready = model is not None and redis_ok
+        ready = model is not None and redis_ok and not draining()
         detail = (
             None if ready else (holder.error or ("redis unreachable" if not redis_ok else None))
         )
+        if draining():  # SIGTERM: the balancer takes this replica out (services.common.drain)
+            detail = DRAINING_DETAIL
         body = Ready(
             ready=ready,
             model_version=model.version if model else None,

@@ -235,7 +235,8 @@ def serve(
     server = subprocess.Popen(
         [sys.executable, "-m", "fraudops.cli", "serve", "scoring", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning"],
-        env={**os.environ, **env}, stdout=out, stderr=out,
+        # no balancer in front: no drain delay on SIGTERM
+        env={"FRAUDOPS_DRAIN_S": "0", **os.environ, **env}, stdout=out, stderr=out,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):

@@ -95,5 +95,28 @@ def test_compose_wires_what_exists_and_keeps_secrets_out() -> None:
         for job in scrape["scrape_configs"]
         for c in job.get("static_configs", [])
         for t in c["targets"]
-    }
+    } | {n for job in scrape["scrape_configs"] for c in job.get("dns_sd_configs", [])
+         for n in c["names"]}  # fmt: skip
     assert {"scoring", "feedback", "alerts"} <= targets <= set(services)
+
+
+def test_compose_runs_scoring_replicas_behind_haproxy() -> None:
+    """N scoring replicas, reached only through HAProxy, which checks their /readyz; Docker
+    waits for a replica's drain (services/common/drain.py) before it kills it."""
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    scoring, proxy = services["scoring"], services["haproxy"]
+    assert scoring["deploy"]["replicas"] > 1 and "ports" not in scoring
+    assert int(scoring["stop_grace_period"].rstrip("s")) > 35  # drain 5 s + grace 30 s
+    assert "8000:8000" in proxy["ports"]
+    cfg = (REPO / "docker/haproxy.cfg").read_text()
+    assert "option httpchk GET /readyz" in cfg and "server-template scoring" in cfg
+    assert "retry-on conn-failure" in cfg and "option redispatch" in cfg
+
+
+def test_haproxy_config_is_valid() -> None:
+    haproxy = shutil.which("haproxy")
+    if haproxy is None:
+        pytest.fail("haproxy is missing: apt-get install -y haproxy (scripts/ensure_services.sh)")
+    r = subprocess.run([haproxy, "-c", "-f", str(REPO / "docker/haproxy.cfg")],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -147,7 +147,10 @@ def test_prometheus_config_scrapes_the_services_and_alerts_alertmanager() -> Non
         job = jobs[name]
         assert job["metrics_path"] == "/metrics"
         assert job["scrape_interval"] == "15s"
-        assert [t for sc in job["static_configs"] for t in sc["targets"]] == [target]
+        static = [t for sc in job.get("static_configs", []) for t in sc["targets"]]
+        # the scoring replicas: every address Docker's DNS has for the service's name
+        found = [f"{n}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for n in sd["names"]]
+        assert static + found == [target]
     assert config["rule_files"] == [RULES_YML.name]
     targets = [
         t

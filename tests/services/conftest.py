@@ -101,7 +101,9 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fraudops.cli", "serve", service, "--port", str(self.port),
              "--workers", str(workers), *args],
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            # no balancer to wait for: no drain delay unless the test asks for one
+            env={"FRAUDOPS_DRAIN_S": "0", **os.environ, **env},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         # read as it comes: a full pipe would block the server's logging, then the server
         self._chunks: list[bytes] = []

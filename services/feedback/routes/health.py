@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from services.common.db import reachable
+from services.common.drain import DRAINING_DETAIL, draining
 from services.common.metrics import metrics_response
 from services.feedback.deps import IngestorDep, RedisDep, Sessions
 from services.feedback.schemas import Health, Ready
@@ -33,6 +34,8 @@ def readyz(sessions: Sessions, client: RedisDep, ingestor: IngestorDep) -> JSONR
         detail = "redis unreachable: labels are stored, profile updates wait"
     if db_ok and trouble is not None:
         detail = f"{trouble}: payments scored since are not known yet"
+    if draining():  # SIGTERM: the balancer takes this replica out (services.common.drain)
+        ready, detail = False, DRAINING_DETAIL
     body = Ready(ready=ready, database=db_ok, redis=redis_ok, consumer=consumer_ok, detail=detail)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
