@@ -137,10 +137,14 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             probe_failed("redis", exc)
             redis_ok = False
         model = holder.current
-        ready = model is not None and redis_ok and not draining()
-        detail = (
-            None if ready else (holder.error or ("redis unreachable" if not redis_ok else None))
+        # Redis away: payments still get (degraded) answers, so a replica stays in the balancer
+        # unless told otherwise; else one Redis outage would take every replica out at once
+        ready = (
+            model is not None and (redis_ok or not settings.ready_needs_redis) and not draining()
         )
+        detail = holder.error if model is None else None
+        if not redis_ok:
+            detail = detail or "redis unreachable: answers are degraded (request-only features)"
         if draining():  # SIGTERM: the balancer takes this replica out (services.common.drain)
             detail = DRAINING_DETAIL
         body = Ready(

@@ -58,6 +58,9 @@ class ScoringSettings(BaseSettings):
     # (it scores logged payments after their answer); past it payments are skipped and counted.
     # 0 turns shadow scoring off
     shadow_max_share: float = Field(default=0.25, ge=0, le=1)
+    # /readyz answers 503 while Redis is unreachable (true), or 200 with redis: false (false: the
+    # default, a Redis outage must not take every replica out of the load balancer at once)
+    ready_needs_redis: bool = False
 
     def store(self) -> tuple[str, StoreConfig, bool, int]:
         """The profile store: its URL, its layout, whether the URL names a Redis Cluster, and the

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
-from tests.services.conftest import PAYMENT, auth
+from tests.services.conftest import PAYMENT, auth, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -241,6 +241,25 @@ def test_a_reused_transaction_id_gets_the_first_answer_and_counts_nothing(
     for customer, terminal in (("cust-r2", "term-r2"), ("cust-r4", "term-r4")):
         c_state, t_state = store.read(customer, terminal)
         assert c_state.to_hash() == {} and t_state.to_hash() == {}
+
+
+@pytest.mark.parametrize("needs_redis", [False, True])
+def test_ready_without_redis_unless_told_otherwise(
+    scoring_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, needs_redis: bool
+) -> None:
+    """Redis away: answers are degraded, not refused, so the replica stays in the balancer."""
+    env = {**scoring_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+           "FRAUDOPS_SCORING_READY_NEEDS_REDIS": str(needs_redis).lower()}  # fmt: skip
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    from services.scoring.app import create_app
+
+    with TestClient(create_app()) as c:
+        ready = c.get("/readyz")
+        body = ready.json()
+        assert ready.status_code == (503 if needs_redis else 200), body
+        assert body["redis"] is False and body["ready"] is not needs_redis
+        assert "redis unreachable" in body["detail"] and body["model_version"] == "m1"
 
 
 def test_no_model_is_a_503_to_retry_without_internal_paths(
