@@ -12,11 +12,11 @@ import logging
 import secrets
 from typing import Any
 
-import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fraudops.redis_clients import UNAVAILABLE, SyncClient
 from services.alerts.analysts import Analysts
 from services.alerts.pages import templates
 
@@ -33,7 +33,7 @@ class SessionStore:
     """Sessions in Redis under ``<prefix>:console:session:<sha256 of the id>`` (the ids
     themselves are stored nowhere, so reading Redis gives no live cookie)."""
 
-    def __init__(self, client: redis.Redis, prefix: str, max_age_s: int) -> None:
+    def __init__(self, client: SyncClient, prefix: str, max_age_s: int) -> None:
         self.client, self.prefix, self.max_age_s = client, prefix, max_age_s
 
     def _key(self, sid: str) -> str:
@@ -125,7 +125,7 @@ class ConsoleSessions:
                 user = await run_in_threadpool(
                     state.console_sessions.user, str(sid), state.analysts
                 )
-            except redis.RedisError as exc:
+            except UNAVAILABLE as exc:
                 log.warning("console session not checked: %s", type(exc).__name__)
                 await unavailable(Request(scope))(scope, receive, send)
                 return

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudops.profile_store.client import ProfileStore
+from fraudops.redis_clients import UNAVAILABLE
 from services.feedback import store
 from services.feedback.db import EffectiveLabel
 from services.feedback.metrics import BACKGROUND_ERRORS, PROFILE_APPLIED, PROFILE_PENDING
@@ -39,7 +39,7 @@ class ProfileLabelSync:
                     int(label.arrived_at.timestamp()),
                     label.label == "fraud",
                 )
-            except (RedisError, OSError) as exc:
+            except UNAVAILABLE as exc:
                 BACKGROUND_ERRORS.labels("profile_sync").inc()
                 log.warning("profile store unavailable (%s): %d label(s) pending",
                             type(exc).__name__, len(pending) - applied)  # fmt: skip
