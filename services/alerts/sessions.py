@@ -72,7 +72,7 @@ def _store(request: Request) -> SessionStore:
 
 async def start(request: Request, user: str) -> None:
     """A new session for a logged-in analyst: any session the cookie held is deleted and the
-    cookie gets a new id. Raises redis.RedisError when Redis is away."""
+    cookie gets a new id. Raises one of fraudops.redis_clients.UNAVAILABLE when Redis is away."""
     store = _store(request)
     old = request.session.get(SID)
     fingerprint = request.app.state.analysts.fingerprint(user)
