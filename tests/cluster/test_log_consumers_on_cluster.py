@@ -4,10 +4,12 @@ while a master is killed all landing (SQL first, then the profiles after the fai
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -182,3 +184,48 @@ def test_labels_posted_while_a_master_is_killed_all_land(
     retried = sum(1 for *_, tries in labeller.answers if tries > 1)
     print(f"labels: {len(accepted)}, retried after 503: {retried}, "
           f"slowest answer {labeller.slowest_s:.2f} s")  # fmt: skip
+
+
+@pytest.mark.extended  # make test-cluster
+@pytest.mark.slow
+def test_the_scoring_services_decisions_reach_feedback_and_alerts_once(
+    redis_cluster: LocalCluster, postgres_url: str, feedback_keys: dict[str, str],
+    scoring_env: dict[str, str], keys: dict[str, str],
+) -> None:  # fmt: skip
+    """End to end, three real servers on the cluster: what the scoring service answered is what
+    the feedback database holds, and each flagged answer is one alert."""
+    from tests.cluster.test_scoring_on_cluster import payment, score_all
+
+    manifest = Path(scoring_env["FRAUDOPS_MODEL_DIR"]) / "m1" / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["thresholds"]["review"] = 0.0  # every payment held for review: every answer an alert
+    manifest.write_text(json.dumps(m))
+    prefix = scoring_env["FRAUDOPS_KEY_PREFIX"]
+    env = cluster_env(redis_cluster, postgres_url, prefix)
+    servers = [Server({**scoring_env, **env}, workers=2)]
+    try:
+        servers.append(Server({**feedback_env(postgres_url, feedback_keys, prefix), **env},
+                              service="feedback"))  # fmt: skip
+        servers.append(Server({**env, "FRAUDOPS_ALERTS_BLOCK_MS": "100"}, service="alerts"))
+        answers = score_all(servers[0].url, keys["score"], [payment(i, "e2e") for i in range(300)])
+        decided = {a["transaction_id"]: a["decision"] for a in answers}
+        stored = "SELECT transaction_id, decision FROM scored_transactions"
+        assert wait_until(lambda: len(rows(postgres_url, stored)) >= len(decided), 30)
+        client = RedisCluster.from_url(redis_cluster.url)
+        assert wait_until(lambda: all(
+            lag == 0 and pending == 0 for _, pending, lag in group_reads(client, prefix,
+                                                                         "alerts").values()
+        ), 30)  # fmt: skip
+    finally:
+        out = "".join(s.stop() for s in servers)
+    assert "Traceback" not in out, out[-3000:]
+    assert dict(rows(postgres_url, stored)) == decided
+    flagged = sorted(tx for tx, d in decided.items() if d in FLAGGED)
+    assert len(flagged) >= len(decided) // 2  # declines, and the rest reviewed
+    alerted = sorted(tx for (tx,) in rows(postgres_url, "SELECT transaction_id FROM alerts"))
+    assert alerted == flagged
+    lengths = {s: int(client.xlen(s)) for s in scoring_log.stream_keys(prefix, SHARDS)}
+    assert sum(lengths.values()) == len(decided) and len([n for n in lengths.values() if n]) > 1
+    for group in ("feedback", "alerts"):
+        assert group_reads(client, prefix, group) == {s: (n, 0, 0) for s, n in lengths.items()}
+    print(f"decisions: {len(decided)}, flagged: {len(flagged)}, per stream: {lengths}")
