@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.exceptions import RedisClusterException, SlotNotCoveredError
 
 from fraudops.redis_clients import UNAVAILABLE
-from services.common.ratelimit import UNAVAILABLE as SKIPPED
 from services.common.ratelimit import Limits, RateLimiter
 
 
@@ -28,6 +28,7 @@ class NoNode:
 def test_the_rate_limit_fails_open_when_no_cluster_node_answers(exc: Exception) -> None:
     assert isinstance(exc, UNAVAILABLE)
     limiter = RateLimiter("t", "p", {"key": Limits.parse(1, 60.0)})
-    before = SKIPPED.labels("t")._value.get()
+    skipped = "fraudops_rate_limit_unavailable_total"
+    before = REGISTRY.get_sample_value(skipped, {"service": "t"}) or 0
     limiter.enforce(NoNode(exc), limiter.check("key", "k", "key k"))  # type: ignore[arg-type]
-    assert SKIPPED.labels("t")._value.get() == before + 1
+    assert REGISTRY.get_sample_value(skipped, {"service": "t"}) == before + 1
