@@ -56,13 +56,16 @@ def scan_iter(client: SyncClient, match: str, count: int = 1000) -> Iterator[byt
                 break
 
 
-def pipeline(client: SyncClient, commands: list[list[Any]]) -> list[Any]:
+def pipeline(
+    client: SyncClient, commands: list[list[Any]], patience_s: float | None = None
+) -> list[Any]:
     """``commands`` in one round trip per node, replies (errors as objects) in their order;
-    ``MULTI`` blocks work on either kind."""
+    ``MULTI`` blocks work on either kind. ``patience_s``: on a cluster, how long a node away is
+    waited for (default: a failover's length, ``profile_store.cluster.DOWN_FOR_S``)."""
     if isinstance(client, RedisCluster):
-        from fraudops.profile_store.cluster import run_sync
+        from fraudops.profile_store.cluster import DOWN_FOR_S, run_sync
 
-        return run_sync(client, commands)
+        return run_sync(client, commands, DOWN_FOR_S if patience_s is None else patience_s)
     pipe = client.pipeline(transaction=False)
     for command in commands:
         pipe.execute_command(*command)

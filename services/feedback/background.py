@@ -95,9 +95,14 @@ def catch_up(ingestor: ScoringLogIngestor) -> None:
     attempt(INGEST, lambda: ingestor.drain(max_batches=10))
 
 
+# a label request waits this long at most for a cluster master away (a failover: seconds); the
+# label is stored already, and the background loop tells the profiles once the replica took over
+REQUEST_PATIENCE_S = 0.5
+
+
 def push_labels(sync: ProfileLabelSync) -> None:
     """Tell the profiles about a new effective label now; if Redis is away the loop retries."""
-    attempt(PROFILE_SYNC, lambda: sync.run_once(limit=50))
+    attempt(PROFILE_SYNC, lambda: sync.run_once(limit=50, patience_s=REQUEST_PATIENCE_S))
 
 
 @dataclass

@@ -26,7 +26,9 @@ class ProfileLabelSync:
     def __init__(self, profiles: ProfileStore, sessions: sessionmaker[Session]) -> None:
         self.profiles, self.sessions = profiles, sessions
 
-    def run_once(self, limit: int = 500) -> int:
+    def run_once(self, limit: int = 500, patience_s: float | None = None) -> int:
+        """Tell the profiles the pending labels (up to ``limit``); ``patience_s``: how long a
+        Redis Cluster master away is waited for (None: a failover's length)."""
         with self.sessions() as session:
             pending = store.pending_profile_labels(session, limit)
         applied = 0
@@ -38,6 +40,7 @@ class ProfileLabelSync:
                     tx.terminal_id,
                     int(label.arrived_at.timestamp()),
                     label.label == "fraud",
+                    patience_s,
                 )
             except UNAVAILABLE as exc:
                 BACKGROUND_ERRORS.labels("profile_sync").inc()

@@ -181,6 +181,8 @@ def test_labels_posted_while_a_master_is_killed_all_land(
     events = rows(postgres_url, "SELECT transaction_id, label FROM label_events")
     assert sorted(events) == sorted(accepted)  # each once: a 503 had stored nothing
     assert dict(rows(postgres_url, "SELECT transaction_id, label FROM labels")) == dict(accepted)
+    # a label never waits out the failover (about 4 s) for its profile update: the loop does
+    assert labeller.slowest_s < 2.5, labeller.slowest_s
     retried = sum(1 for *_, tries in labeller.answers if tries > 1)
     print(f"labels: {len(accepted)}, retried after 503: {retried}, "
           f"slowest answer {labeller.slowest_s:.2f} s")  # fmt: skip
