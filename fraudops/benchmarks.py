@@ -13,9 +13,7 @@ import statistics
 import time
 import uuid
 
-import redis
-import redis.asyncio as aredis
-
+from fraudops import redis_clients
 from fraudops.features import feature_vector
 from fraudops.features.offline import fixed_delay_labels, point_in_time_features
 from fraudops.profile_store.aio import AsyncProfileStore
@@ -44,21 +42,22 @@ def bench_fold(quick: bool) -> dict[str, float]:
     return {"fold_rows": len(history), "fold_tx_per_s": len(history) / wall}
 
 
-def _store(url: str) -> tuple[redis.Redis, StoreConfig]:
-    return redis.Redis.from_url(url), StoreConfig(prefix=f"bench{uuid.uuid4().hex[:8]}")
+def _store(url: str, cluster: bool) -> tuple[redis_clients.SyncClient, StoreConfig]:
+    client = redis_clients.sync_client(url, cluster)
+    return client, StoreConfig(prefix=f"bench{uuid.uuid4().hex[:8]}")
 
 
-def _cleanup(client: redis.Redis, cfg: StoreConfig) -> None:
-    keys = list(client.scan_iter(match=f"{cfg.prefix}:*", count=5000))
+def _cleanup(client: redis_clients.SyncClient, cfg: StoreConfig) -> None:
+    keys = list(redis_clients.scan_iter(client, f"{cfg.prefix}:*", 5000))
     for i in range(0, len(keys), 5000):
         client.delete(*keys[i : i + 5000])
 
 
-def bench_store(url: str, quick: bool) -> dict[str, float]:
+def bench_store(url: str, quick: bool, cluster: bool = False) -> dict[str, float]:
     cfg_sim = SimulationConfig(customers=500, terminals=1000, days=20)
     history, _ = validate_history(simulate(cfg_sim))
     txns = list(iter_txns(history.head(3000 if quick else 20000)))
-    client, cfg = _store(url)
+    client, cfg = _store(url, cluster)
     store = ProfileStore(client, cfg)
     lat, vec = [], []
     try:
@@ -74,7 +73,7 @@ def bench_store(url: str, quick: bool) -> dict[str, float]:
         _cleanup(client, cfg)
 
     async def concurrent() -> float:
-        aclient = aredis.Redis.from_url(url, max_connections=32)
+        aclient = redis_clients.async_client(url, cluster, max_connections=32)
         astore = AsyncProfileStore(aclient, StoreConfig(prefix=cfg.prefix + "a"))
         sem = asyncio.Semaphore(32)
 
@@ -103,11 +102,11 @@ def bench_store(url: str, quick: bool) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> None:
-    url = CoreSettings().redis_url
+    core = CoreSettings()
     results: dict[str, float] = {}
     results |= bench_simulator(args.quick)
     results |= bench_fold(args.quick)
-    results |= bench_store(url, args.quick)
+    results |= bench_store(core.redis_url, args.quick, core.redis_cluster)
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
         print(json.dumps(results, indent=2))

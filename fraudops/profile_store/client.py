@@ -37,12 +37,13 @@ class ProfileStore:
         client = redis_clients.from_settings(s, socket_timeout=max(s.redis_timeout_s, 1.0))
         return cls(client, StoreConfig.from_settings(s))
 
-    def _run(self, commands: list[Command]) -> list[Any]:
+    def _run(self, commands: list[Command], patience_s: float | None = None) -> list[Any]:
         """One pipeline (one round trip); loads the script and resends if Redis lost it (on a
-        cluster, per node, resending only what did not run)."""
+        cluster, per node, resending only what did not run; ``patience_s``: see
+        ``redis_clients.pipeline``)."""
         replies: list[Any] = []
         for _attempt in (0, 1):
-            replies = redis_clients.pipeline(self.redis, commands)
+            replies = redis_clients.pipeline(self.redis, commands, patience_s)
             if not needs_script(replies):
                 break
             self.redis.script_load(SCRIPT)
@@ -70,8 +71,10 @@ class ProfileStore:
         terminal_id: str,
         arrival_ts: int,
         is_fraud: bool,
+        patience_s: float | None = None,
     ) -> tuple[int, int]:
-        """Record a label that ARRIVED at ``arrival_ts``; returns (customer, terminal) deltas."""
+        """Record a label that ARRIVED at ``arrival_ts``; returns (customer, terminal) deltas.
+        ``patience_s``: on a cluster, how long a master away is waited for (a failover)."""
         cmds = [
             label_evalsha(
                 self.config, "customer", customer_id, transaction_id, arrival_ts, is_fraud
@@ -80,7 +83,7 @@ class ProfileStore:
                 self.config, "terminal", terminal_id, transaction_id, arrival_ts, is_fraud
             ),
         ]
-        c_delta, t_delta = raise_errors(self._run(cmds))
+        c_delta, t_delta = raise_errors(self._run(cmds, patience_s))
         return int(c_delta), int(t_delta)
 
     def write_state(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:

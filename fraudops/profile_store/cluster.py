@@ -35,8 +35,11 @@ NO_MAP: tuple[type[Exception], ...] = (
 )  # no node gives the map yet: the next round tries again
 
 
-def run_sync(client: RedisCluster, commands: Sequence[Sequence[Any]]) -> list[Any]:
-    """Replies in the order of ``commands``, as one node's pipeline gives them."""
+def run_sync(
+    client: RedisCluster, commands: Sequence[Sequence[Any]], patience_s: float = DOWN_FOR_S
+) -> list[Any]:
+    """Replies in the order of ``commands``, as one node's pipeline gives them; a node away (a
+    failover under way) is waited for ``patience_s`` at most, then ClusterError."""
     call = Routing(commands)
     manager = client.nodes_manager
     started = time.monotonic()
@@ -61,7 +64,7 @@ def run_sync(client: RedisCluster, commands: Sequence[Sequence[Any]]) -> list[An
             time.sleep(PAUSE_S)
         if call.moved:
             _refresh_sync(client)
-        if time.monotonic() - started > DOWN_FOR_S:
+        if time.monotonic() - started > patience_s:
             break
     raise ClusterError(f"cluster call unfinished after {_round + 1} rounds")
 

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
-import redis
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.sessions import SessionMiddleware
 
+from fraudops import redis_clients
 from fraudops.settings import CoreSettings, secret
 from services.alerts import console, csrf
 from services.alerts.analysts import ITERATIONS, Analysts
@@ -89,7 +89,7 @@ def create_app(
         engine = make_engine(core.database_url)
         upgrade(engine)
         sessions = session_factory(engine)
-        client = redis.Redis.from_url(core.redis_url, socket_timeout=10, socket_connect_timeout=2)
+        client = redis_clients.from_settings(core, socket_timeout=10, socket_connect_timeout=2)
         channels = channels_from(settings)
         notifier = Notifier(channels, sessions, settings, clock)
         publisher = OutboxPublisher(client, sessions, core.key_prefix, settings)

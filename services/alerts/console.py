@@ -9,13 +9,13 @@ import unicodedata
 from typing import Any
 
 import httpx
-import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from fraudops.features import FEATURE_NAMES
+from fraudops.redis_clients import UNAVAILABLE
 from services.alerts import charts, csrf, login_throttle, sessions
 from services.alerts.db import Alert, get_alert
 from services.alerts.metrics import LABELS
@@ -50,7 +50,7 @@ async def login(request: Request) -> Response:
         refusal = await login_throttle.attempt(request, username, form.get("password", ""))
         if refusal is None:
             await sessions.start(request, username)
-    except redis.RedisError:
+    except UNAVAILABLE:
         return sessions.unavailable(request)
     if refusal is not None:
         return templates.TemplateResponse(
@@ -76,7 +76,7 @@ async def logout(request: Request) -> Response:
     await csrf.form(request)  # a forged POST must not end the analyst's session either
     try:
         await sessions.end(request)
-    except redis.RedisError:
+    except UNAVAILABLE:
         return sessions.unavailable(request)
     return _login_redirect()
 

@@ -13,11 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-import redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from fraudops.redis_clients import UNAVAILABLE, SyncClient
 from services.alerts.db import Alert
 from services.alerts.metrics import ALERTS, GROUPED, LAG, MALFORMED
 from services.alerts.notify import Notifier, alert_message
@@ -32,7 +32,7 @@ log = logging.getLogger("fraudops.alerts")
 class AlertConsumer(StreamConsumer):
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         prefix: str,
         consumer: str,
         sessions: sessionmaker[Session],
@@ -76,7 +76,7 @@ class AlertConsumer(StreamConsumer):
             raised += 1
         if raised:
             self.notifier.wake()
-        with contextlib.suppress(redis.RedisError):
+        with contextlib.suppress(*UNAVAILABLE):
             LAG.set(self.lag())
         return raised
 

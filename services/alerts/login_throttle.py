@@ -16,10 +16,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from fraudops.redis_clients import SyncClient
 from services.alerts.metrics import LOGIN_THROTTLED, VERIFYING, VERIFYING_PEAK
 from services.alerts.settings import AlertsSettings
 
@@ -55,9 +55,11 @@ def _digest(value: str) -> str:
 
 class LoginThrottle:
     """Failure counters and locks under ``<prefix>:console:login:`` (names and addresses as
-    digests). A counter lives until ``login_window_s`` pass without a failure."""
+    digests). A counter lives until ``login_window_s`` pass without a failure. A subject's
+    counter and lock share a hash tag (the digest): the script touching both runs in one slot
+    of a Redis Cluster."""
 
-    def __init__(self, client: redis.Redis, prefix: str, settings: AlertsSettings) -> None:
+    def __init__(self, client: SyncClient, prefix: str, settings: AlertsSettings) -> None:
         self.client, self.base = client, f"{prefix}:console:login"
         self.limits = {
             "user": settings.login_max_failures,
@@ -70,7 +72,7 @@ class LoginThrottle:
 
     def _keys(self, kind: str, value: str) -> tuple[str, str]:
         d = _digest(value)
-        return f"{self.base}:failures:{kind}:{d}", f"{self.base}:lock:{kind}:{d}"
+        return f"{self.base}:failures:{kind}:{{{d}}}", f"{self.base}:lock:{kind}:{{{d}}}"
 
     def _subjects(self, user: str, address: str) -> list[tuple[str, str]]:
         return [("user", user), ("address", address)]
@@ -156,7 +158,7 @@ def _refused(kind: str, seconds: float) -> Refusal:
 
 async def attempt(request: Request, username: str, password: str) -> Refusal | None:
     """None when the password is right and nothing is locked, else why not. Raises
-    redis.RedisError when Redis is away (the caller answers 503)."""
+    one of ``fraudops.redis_clients.UNAVAILABLE`` when Redis is away (the caller answers 503)."""
     state = request.app.state
     throttle: LoginThrottle = state.login_throttle
     address = client_address(request)

@@ -3,8 +3,9 @@
 A dead letter is written to the ``alert_outbox`` table in the transaction that records its
 delivery as dead, so it survives Redis being away; this publisher (a worker thread) moves the rows
 to the stream and deletes them. At least once, made exactly once by a dedup key: one Lua script
-sets ``<prefix>:alerts:dead:published:<uid>`` (NX, kept ``OUTBOX_DEDUP_TTL_S``) and adds the entry
-only if that key was new, atomically; a row published but not deleted (the process killed, the
+sets ``{<prefix>:alerts:dead}:published:<uid>`` (NX, kept ``OUTBOX_DEDUP_TTL_S``; the hash tag
+is the stream's whole name, so on a Redis Cluster both keys are in the stream's slot) and adds the
+entry only if that key was new, atomically; a row published but not deleted (the process killed, the
 database away at that moment) is published again later and added nothing. The entry carries the
 row's ``uid`` as its ``outbox_id`` field.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import json
 
-import redis
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from fraudops.redis_clients import SyncClient
 from services.alerts.db import Outbox
 from services.alerts.metrics import OUTBOX
 from services.alerts.settings import AlertsSettings
@@ -35,10 +36,16 @@ def dead_letter_key(prefix: str) -> str:
     return f"{prefix}:alerts:dead"
 
 
+def published_key(stream: str, uid: str) -> str:
+    """The dedup key of one outbox row, in the slot of ``stream`` (which has no hash tag, so
+    its slot is its whole name's)."""
+    return f"{{{stream}}}:published:{uid}"
+
+
 class OutboxPublisher:
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         sessions: sessionmaker[Session],
         prefix: str,
         settings: AlertsSettings,
@@ -70,8 +77,8 @@ class OutboxPublisher:
                 for row in rows:
                     fields = {**json.loads(row.fields), "outbox_id": row.uid}
                     args = [self.ttl_s, MAXLEN, *(x for kv in fields.items() for x in kv)]
-                    added += int(self._script(keys=[self.stream, f"{self.stream}:published:"
-                                                    f"{row.uid}"], args=args))  # fmt: skip
+                    keys = [self.stream, published_key(self.stream, row.uid)]
+                    added += int(self._script(keys=keys, args=args))
                     done.append(row.id)
             finally:
                 if done:

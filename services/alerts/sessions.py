@@ -12,11 +12,11 @@ import logging
 import secrets
 from typing import Any
 
-import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fraudops.redis_clients import UNAVAILABLE, SyncClient
 from services.alerts.analysts import Analysts
 from services.alerts.pages import templates
 
@@ -33,7 +33,7 @@ class SessionStore:
     """Sessions in Redis under ``<prefix>:console:session:<sha256 of the id>`` (the ids
     themselves are stored nowhere, so reading Redis gives no live cookie)."""
 
-    def __init__(self, client: redis.Redis, prefix: str, max_age_s: int) -> None:
+    def __init__(self, client: SyncClient, prefix: str, max_age_s: int) -> None:
         self.client, self.prefix, self.max_age_s = client, prefix, max_age_s
 
     def _key(self, sid: str) -> str:
@@ -72,7 +72,7 @@ def _store(request: Request) -> SessionStore:
 
 async def start(request: Request, user: str) -> None:
     """A new session for a logged-in analyst: any session the cookie held is deleted and the
-    cookie gets a new id. Raises redis.RedisError when Redis is away."""
+    cookie gets a new id. Raises one of fraudops.redis_clients.UNAVAILABLE when Redis is away."""
     store = _store(request)
     old = request.session.get(SID)
     fingerprint = request.app.state.analysts.fingerprint(user)
@@ -125,7 +125,7 @@ class ConsoleSessions:
                 user = await run_in_threadpool(
                     state.console_sessions.user, str(sid), state.analysts
                 )
-            except redis.RedisError as exc:
+            except UNAVAILABLE as exc:
                 log.warning("console session not checked: %s", type(exc).__name__)
                 await unavailable(Request(scope))(scope, receive, send)
                 return

@@ -27,8 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import redis
-
+    from fraudops import redis_clients
     from fraudops.pseudonyms import PseudonymKeyError, check_key
     from fraudops.settings import CoreSettings, secret
     from services.alerts.db import upgrade as upgrade_alerts
@@ -47,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     feedback_engine = make_engine(args.database_url or core.database_url)
     alerts_engine = make_engine(args.alerts_database_url) if args.alerts_database_url else None
-    client = redis.Redis.from_url(args.redis_url or core.redis_url, socket_timeout=10)
+    client = redis_clients.sync_client(args.redis_url or core.redis_url, core.redis_cluster,
+                                       socket_timeout=10)  # fmt: skip
     try:
         upgrade_feedback(feedback_engine)
         upgrade_alerts(alerts_engine or feedback_engine)

@@ -14,6 +14,8 @@ import logging
 import re
 import secrets
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +68,40 @@ def configure_logging(level: str | int = "info") -> None:
         logger.handlers[:] = []  # theirs would print plain text beside ours
         logger.propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs whole URLs at INFO
+
+
+class EveryInterval:
+    """A warning that can come with every request (Redis away: every payment degraded) logged at
+    most once per ``every_s`` per kind; what came between is counted and given with the next line
+    of that kind, so an outage writes a line every few seconds, not thousands a second (the
+    metrics still count each event)."""
+
+    def __init__(
+        self, logger: logging.Logger, every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self.logger, self.every_s, self.clock = logger, every_s, clock
+        self._next: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def warning(self, kind: str, msg: str, *args: object, count: int = 1) -> bool:
+        """Log ``msg % args`` unless a line of ``kind`` went out less than ``every_s`` ago; then
+        only ``count`` (what the message counts: payments, attempts) is kept for the next line.
+        Returns whether it was logged."""
+        now = self.clock()
+        with self._lock:
+            if now < self._next.get(kind, now):
+                self._held[kind] = self._held.get(kind, 0) + count
+                return False
+            held = self._held.pop(kind, 0)
+            self._next[kind] = now + self.every_s
+        if held:
+            msg, args = msg + " (and %d more in the last %g s, not logged one by one)", (
+                *args, held, self.every_s,
+            )  # fmt: skip
+        self.logger.warning(msg, *args)
+        return True
 
 
 class RequestId:

@@ -28,10 +28,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from prometheus_client import Counter
 from pydantic import BaseModel
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
+
+from fraudops import redis_clients
 
 log = logging.getLogger("fraudops.ratelimit")
 
@@ -202,7 +203,7 @@ class RateLimiter:
         if exc is not None:
             log.warning("rate limit not enforced, redis unavailable: %s", type(exc).__name__)
 
-    def enforce(self, client: redis.Redis, check: Check | None) -> None:
+    def enforce(self, client: redis_clients.SyncClient, check: Check | None) -> None:
         """The blocking client's check (raises Limited; fails open)."""
         if check is None:
             return
@@ -211,12 +212,12 @@ class RateLimiter:
             return
         try:
             try:
-                reply = client.execute_command(*check.command())
+                reply = client.execute_command(*check.command())  # type: ignore[no-untyped-call]
             except NoScriptError:
                 client.script_load(SCRIPT)
-                reply = client.execute_command(*check.command())
+                reply = client.execute_command(*check.command())  # type: ignore[no-untyped-call]
             self.judge(check, reply)  # Limited passes; an error reply fails open below
-        except (RedisError, OSError) as exc:
+        except redis_clients.UNAVAILABLE as exc:  # a cluster's RedisClusterException too
             self._skip_until = time.monotonic() + self.cooldown_s
             self.unavailable(exc)
 

@@ -23,10 +23,10 @@ import logging
 import threading
 from typing import Any
 
-import redis
 from prometheus_client import Counter
 from redis.exceptions import ResponseError
 
+from fraudops.redis_clients import SyncClient
 from services.common import scoring_log
 
 Entry = tuple[bytes, dict[bytes, bytes]]
@@ -48,7 +48,7 @@ def group_lost(exc: ResponseError) -> bool:
 class StreamConsumer:
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         prefix: str,
         group: str,
         consumer: str,

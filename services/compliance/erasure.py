@@ -29,10 +29,9 @@ from typing import Any
 
 import orjson
 import pyarrow.dataset as pads
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from fraudops import datasets
+from fraudops import datasets, redis_clients
 from fraudops.profile_store.layout import answer_key, dedup_key, entity_key, label_key
 from fraudops.pseudonyms import pseudonym
 from services.alerts.db import delete_customer_alerts
@@ -47,7 +46,7 @@ GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 
 @dataclass
 class Stores:
-    redis: redis.Redis
+    redis: redis_clients.SyncClient  # one Redis or a cluster
     prefix: str
     feedback: sessionmaker[Session]
     alerts: sessionmaker[Session] | None  # None: the alerts tables live in the feedback database
@@ -62,7 +61,9 @@ class ErasureResult:
     transactions: set[tuple[str, str]] = field(default_factory=set)  # (transaction, terminal)
 
 
-def _stream_entries(client: redis.Redis, stream: str) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
+def _stream_entries(
+    client: redis_clients.SyncClient, stream: str
+) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
     start = "-"
     while True:
         batch: Any = client.xrange(stream, min=start, max="+", count=SCAN_COUNT)
@@ -94,7 +95,9 @@ def _purge_dead_letters(stores: Stores, result: ErasureResult) -> None:
     _xdel(stores.redis, stream, doomed, "alert_dead_letters", result)
 
 
-def _xdel(client: redis.Redis, stream: str, ids: list[bytes], name: str, r: ErasureResult) -> None:
+def _xdel(
+    client: redis_clients.SyncClient, stream: str, ids: list[bytes], name: str, r: ErasureResult
+) -> None:
     for i in range(0, len(ids), 1000):
         r.removed[name] += int(client.xdel(stream, *ids[i : i + 1000]))
 
@@ -114,14 +117,16 @@ def _purge_sql(stores: Stores, customer_id: str, result: ErasureResult) -> None:
 def _purge_keys(stores: Stores, customer_id: str, result: ErasureResult) -> None:
     r, prefix = stores.redis, stores.prefix
     own = entity_key(prefix, "customer", customer_id)
-    keys = set(r.scan_iter(match=own.translate(GLOB_SPECIAL) + "*", count=SCAN_COUNT))
+    # on a cluster every master is scanned (the entity's keys share a slot, but a slot being
+    # migrated has keys on two masters)
+    keys = set(redis_clients.scan_iter(r, own.translate(GLOB_SPECIAL) + "*", SCAN_COUNT))
     keys = {k for k in keys if k == own.encode() or k.startswith(own.encode() + b":")}
     for tx, terminal in result.transactions:
         for name in (answer_key(prefix, tx), dedup_key(prefix, "terminal", terminal, tx),
                      label_key(prefix, "terminal", terminal, tx)):  # fmt: skip
             keys.add(name.encode())
     doomed = sorted(keys)
-    for i in range(0, len(doomed), 1000):
+    for i in range(0, len(doomed), 1000):  # a cluster client splits the keys by slot
         result.removed["redis_keys"] += int(r.unlink(*doomed[i : i + 1000]))
 
 

@@ -13,11 +13,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
-import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from fraudops import redis_clients
 from fraudops.settings import CoreSettings, secret
 from services.common.app import service_app
 from services.common.auth import KeyRing
@@ -42,8 +42,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = make_engine(core.database_url)
     upgrade(engine)
     sessions = session_factory(engine)
-    client = redis.Redis.from_url(
-        core.redis_url,
+    client = redis_clients.from_settings(  # one Redis, or a cluster (REDIS_CLUSTER)
+        core,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
     )

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudops.profile_store.client import ProfileStore
 from fraudops.profile_store.commands import StoreConfig
+from fraudops.redis_clients import SyncClient
 from fraudops.settings import CoreSettings
 from services.common.worker import Worker
 from services.feedback.ingest import ScoringLogIngestor
@@ -76,7 +76,7 @@ def background_turn(
 
 
 def retention_step(
-    sessions: sessionmaker[Session], client: redis.Redis, prefix: str, keep: timedelta,
+    sessions: sessionmaker[Session], client: SyncClient, prefix: str, keep: timedelta,
     clock: Clock, log_shards: int = 1,
 ) -> Step:  # fmt: skip
     """Purge the scoring log (streams and SQL) older than ``keep``."""
@@ -95,9 +95,14 @@ def catch_up(ingestor: ScoringLogIngestor) -> None:
     attempt(INGEST, lambda: ingestor.drain(max_batches=10))
 
 
+# a label request waits this long at most for a cluster master away (a failover: seconds); the
+# label is stored already, and the background loop tells the profiles once the replica took over
+REQUEST_PATIENCE_S = 0.5
+
+
 def push_labels(sync: ProfileLabelSync) -> None:
     """Tell the profiles about a new effective label now; if Redis is away the loop retries."""
-    attempt(PROFILE_SYNC, lambda: sync.run_once(limit=50))
+    attempt(PROFILE_SYNC, lambda: sync.run_once(limit=50, patience_s=REQUEST_PATIENCE_S))
 
 
 @dataclass
@@ -112,7 +117,7 @@ class BackgroundWork:
     @classmethod
     def build(
         cls, settings: FeedbackSettings, core: CoreSettings, sessions: sessionmaker[Session],
-        client: redis.Redis, clock: Clock,
+        client: SyncClient, clock: Clock,
     ) -> BackgroundWork:  # fmt: skip
         consumer = f"{socket.gethostname()}-{os.getpid()}"  # a restarted process is a new one
         ingestor = ScoringLogIngestor(client, sessions, core.key_prefix, settings.consumer_group,

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, cast
 
-import redis
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from fraudops.redis_clients import SyncClient
 from services.common.auth import ApiKey
 from services.common.ratelimit import RateLimiter
 from services.feedback.ingest import ScoringLogIngestor
@@ -41,8 +41,8 @@ async def get_sessions(request: Request) -> sessionmaker[Session]:
     return cast(sessionmaker[Session], request.app.state.sessions)
 
 
-async def get_redis(request: Request) -> redis.Redis:
-    return cast(redis.Redis, request.app.state.redis)
+async def get_redis(request: Request) -> SyncClient:
+    return cast(SyncClient, request.app.state.redis)
 
 
 async def get_limiter(request: Request) -> RateLimiter:
@@ -65,7 +65,7 @@ SettingsDep = Annotated[FeedbackSettings, Depends(get_settings)]
 ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
 PolicyDep = Annotated[LabelPolicy, Depends(get_policy)]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-RedisDep = Annotated[redis.Redis, Depends(get_redis)]
+RedisDep = Annotated[SyncClient, Depends(get_redis)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 IngestorDep = Annotated[ScoringLogIngestor, Depends(get_ingestor)]
 ProfileSyncDep = Annotated[ProfileLabelSync, Depends(get_profile_sync)]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from fraudops.redis_clients import UNAVAILABLE, SyncClient
 from services.common import scoring_log
 from services.common.stream import Entry, StreamConsumer
 from services.feedback import store
@@ -25,7 +25,7 @@ log = logging.getLogger("fraudops.feedback")
 class ScoringLogIngestor(StreamConsumer):
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         sessions: sessionmaker[Session],
         prefix: str,
         group: str,
@@ -62,7 +62,7 @@ class ScoringLogIngestor(StreamConsumer):
         done = super().drain(max_batches, block_ms)
         try:
             LOG_BACKLOG.set(self.lag())
-        except redis.RedisError as exc:  # the gauge keeps its last value; the next drain retries
+        except UNAVAILABLE as exc:  # the gauge keeps its last value; the next drain retries
             BACKGROUND_ERRORS.labels("scoring_log_backlog").inc()
             log.warning("scoring-log backlog unknown: %s", type(exc).__name__)
         return done

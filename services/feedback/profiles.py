@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudops.profile_store.client import ProfileStore
+from fraudops.redis_clients import UNAVAILABLE
 from services.feedback import store
 from services.feedback.db import EffectiveLabel
 from services.feedback.metrics import BACKGROUND_ERRORS, PROFILE_APPLIED, PROFILE_PENDING
@@ -26,7 +26,9 @@ class ProfileLabelSync:
     def __init__(self, profiles: ProfileStore, sessions: sessionmaker[Session]) -> None:
         self.profiles, self.sessions = profiles, sessions
 
-    def run_once(self, limit: int = 500) -> int:
+    def run_once(self, limit: int = 500, patience_s: float | None = None) -> int:
+        """Tell the profiles the pending labels (up to ``limit``); ``patience_s``: how long a
+        Redis Cluster master away is waited for (None: a failover's length)."""
         with self.sessions() as session:
             pending = store.pending_profile_labels(session, limit)
         applied = 0
@@ -38,8 +40,9 @@ class ProfileLabelSync:
                     tx.terminal_id,
                     int(label.arrived_at.timestamp()),
                     label.label == "fraud",
+                    patience_s,
                 )
-            except (RedisError, OSError) as exc:
+            except UNAVAILABLE as exc:
                 BACKGROUND_ERRORS.labels("profile_sync").inc()
                 log.warning("profile store unavailable (%s): %d label(s) pending",
                             type(exc).__name__, len(pending) - applied)  # fmt: skip

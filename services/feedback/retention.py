@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from fraudops.redis_clients import SyncClient
 from services.common import scoring_log
 from services.feedback import store
 from services.feedback.db import ScoredTransaction
@@ -21,7 +21,7 @@ from services.feedback.db import ScoredTransaction
 
 def purge_scoring_log(
     sessions: sessionmaker[Session],
-    client: redis.Redis | None,
+    client: SyncClient | None,
     prefix: str,
     older_than: datetime,
     batch: int = 5000,

@@ -25,6 +25,7 @@ from fraudops.profile_store.state import EntityState
 from fraudops.schema import Txn
 from models.runtime import ScoringModel
 from services.common import scoring_log
+from services.common.logs import EveryInterval
 from services.scoring.answers import AnswerStore, Busy
 from services.scoring.breaker import Breaker
 from services.scoring.decisions import build_answers
@@ -35,6 +36,7 @@ from services.scoring.replay import DegradedReplay
 __all__ = ["BATCH_CHUNK", "Busy", "Scorer"]
 
 log = logging.getLogger("fraudops.scoring")
+DEGRADED_LOG = EveryInterval(log)  # an outage degrades every payment: a line per 10 s per reason
 EMPTY = EntityState()
 BATCH_CHUNK = 32  # payments of a batch request scored per round trip (about 5 ms of CPU)
 
@@ -174,11 +176,13 @@ class Scorer:
         self, model: ScoringModel, txs: list[Txn], request_ids: Sequence[str], reason: str
     ) -> list[bytes]:
         DEGRADED.labels(reason).inc(len(txs))
-        log.warning(
+        DEGRADED_LOG.warning(
+            reason,
             "degraded answer (%s) for %d payment(s), first %s",
             reason,
             len(txs),
             txs[0].transaction_id,
+            count=len(txs),
         )
         answers = build_answers(
             model,

@@ -21,6 +21,7 @@ from fraudops.profile_store.commands import (
 )
 from fraudops.profile_store.routing import units
 from fraudops.schema import Txn
+from services.common.logs import EveryInterval
 from services.common.ratelimit import Check, RateLimiter
 from services.scoring.breaker import Breaker
 from services.scoring.cluster_wire import ClusterWire
@@ -28,6 +29,7 @@ from services.scoring.metrics import STAGE_SECONDS
 from services.scoring.wire import RedisWire
 
 log = logging.getLogger("fraudops.scoring")
+UNAVAILABLE_LOG = EveryInterval(log)  # one line per 10 s while Redis is away, with a count
 _PROFILES = STAGE_SECONDS.labels("profiles")
 
 Command = list[Any]
@@ -139,7 +141,7 @@ class ProfileReader:
             return "timeout"
         except (RedisError, OSError) as exc:
             self.breaker.failure(hard=True)
-            log.warning("redis unavailable: %s", type(exc).__name__)
+            UNAVAILABLE_LOG.warning("unavailable", "redis unavailable: %s", type(exc).__name__)
             return "unavailable"
         self.breaker.success()
         _PROFILES.observe(time.perf_counter() - started)

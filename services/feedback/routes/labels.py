@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-import redis
 from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
+from fraudops.redis_clients import SyncClient
 from services.common.ratelimit import RESPONSE_429, Limited, RateLimiter
 from services.feedback import store
 from services.feedback.background import catch_up, push_labels
@@ -52,7 +52,7 @@ def _record(
                                   caller.actor, clock, caller.owner)  # fmt: skip
 
 
-def _rate_limit(limiter: RateLimiter, client: redis.Redis, caller: Caller) -> JSONResponse | None:
+def _rate_limit(limiter: RateLimiter, client: SyncClient, caller: Caller) -> JSONResponse | None:
     """429 past the caller's limit: per API key, or per card holder for a user token (the
     metric and the answer name no customer)."""
     if caller.key is not None:
