@@ -58,6 +58,9 @@ class ScoringSettings(BaseSettings):
     # (it scores logged payments after their answer); past it payments are skipped and counted.
     # 0 turns shadow scoring off
     shadow_max_share: float = Field(default=0.25, ge=0, le=1)
+    # the fraud team's rules (docs/rules.md): the rule registry's active set, applied after the
+    # model; false: the model alone decides
+    rules: bool = True
 
     def store(self) -> tuple[str, StoreConfig, bool, int]:
         """The profile store: its URL, its layout, whether the URL names a Redis Cluster, and the
