@@ -233,8 +233,11 @@ class ListStore:
         return f"{self.base}:meta"
 
     @property
-    def _version(self) -> str:
+    def version_key(self) -> str:
+        """The version counter's key: a hot path may GET it in the pipeline it already sends."""
         return f"{self.base}:version"
+
+    _version = version_key
 
     def _audit(self, name: str) -> str:
         return f"{self.base}:audit:{name}"
@@ -317,3 +320,20 @@ class ListStore:
         check_name(name)
         rows = self.client.xrevrange(self._audit(name), count=max(1, min(limit, 10_000)))
         return [_entry(_s(entry_id or ""), raw) for entry_id, raw in rows or []]
+
+
+class ListCache:
+    """A scoring worker's copy of the lists: ``at(version)`` with the version read for this
+    payment (``ListStore.version()`` or a GET of ``version_key`` in the payment's own pipeline)
+    answers the cached snapshot, and takes a new one only when the version moved; so a change
+    made through the API or the console is used from the next payment on."""
+
+    def __init__(self, store: ListStore) -> None:
+        self.store = store
+        self.version = -1
+        self.lists: Mapping[str, frozenset[str]] = {}
+
+    def at(self, version: int) -> Mapping[str, frozenset[str]]:
+        if version != self.version:
+            self.version, self.lists = self.store.snapshot()
+        return self.lists

@@ -12,7 +12,14 @@ import redis
 from redis.crc import key_slot
 
 from fraudops.profile_store.commands import StoreConfig
-from fraudops.rules.lists import ListError, ListExists, ListStore, NoSuchList, normalise
+from fraudops.rules.lists import (
+    ListCache,
+    ListError,
+    ListExists,
+    ListStore,
+    NoSuchList,
+    normalise,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +129,18 @@ def test_snapshots_stay_consistent_under_concurrent_changes(store: ListStore) ->
     assert store.snapshot()[0] == total + 1 == store.version()
     assert len(store.members("seen")) == total
     assert len(store.audit("seen", 10_000)) == total + 1
+
+
+def test_the_cache_reads_again_only_when_the_version_moved(
+    store: ListStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ListCache(store)
+    store.create("vip", "customer", "ana", "x")
+    snapshots = []
+    real = store.snapshot
+    monkeypatch.setattr(store, "snapshot", lambda: snapshots.append(1) or real())
+    for _ in range(3):
+        assert cache.at(store.version()) == {"vip": frozenset()}
+    store.add("vip", ["c1"], "ana", "x")
+    assert cache.at(store.version()) == {"vip": frozenset({"c1"})}
+    assert len(snapshots) == 2
