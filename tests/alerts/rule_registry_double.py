@@ -1,0 +1,71 @@
+"""An in-memory stand-in for ``fraudops.rules.registry.RuleRegistry`` (the interface of
+services/alerts/rulesets.py) until the real one is on this branch: "compiles" a set by checking
+that every rule line starts with an action, raising an error with line and column as the real
+RuleError does."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+RULE = re.compile(r"^\s*(rule\s+[a-z_][a-z0-9_]*\s*:\s*)?(decline|review|allow)\s+if\s+\S")
+
+
+class RuleError(Exception):
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.line, self.column = line, column
+
+
+class RuleRegistryDouble:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._texts: dict[str, str] = {}
+        self._manifests: dict[str, dict[str, Any]] = {}
+        self._active: str | None = None
+        self._history: list[dict[str, Any]] = []
+
+    def versions(self) -> list[str]:
+        return sorted(self._texts, key=lambda v: int(v[1:]))
+
+    def text(self, version: str) -> str:
+        return self._texts[version]
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        return self._manifests[version]
+
+    def aliases(self) -> dict[str, Any]:
+        return {"active": self._active, "active_history": list(self._history)}
+
+    def publish(self, text: str, author: str, reason: str) -> str:
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip() and not line.lstrip().startswith("#") and not RULE.match(line):
+                column = len(line) - len(line.lstrip()) + 1
+                raise RuleError("expected decline, review or allow if ...", n, column)
+        version = f"r{len(self._texts) + 1}"
+        created = f"2026-12-01T10:00:{len(self._texts):02d}Z"
+        self._texts[version] = text
+        self._manifests[version] = {"author": author, "reason": reason, "created_at": created}
+        return version
+
+    def activate(self, version: str, who: str, why: str) -> None:
+        if version not in self._texts:
+            raise KeyError(f"no rule set {version}")
+        self._history.append({"version": version, "who": who, "why": why})
+        self._active = version
+
+    def rollback(self, who: str, why: str) -> str:
+        earlier = [h["version"] for h in self._history[:-1]]
+        if not earlier:
+            raise ValueError("no earlier active rule set to roll back to")
+        self.activate(earlier[-1], who, why)
+        return earlier[-1]
+
+    def diff(self, a: str, b: str) -> str:
+        return "".join(
+            difflib.unified_diff(
+                self._texts[a].splitlines(True), self._texts[b].splitlines(True), a, b
+            )
+        )
