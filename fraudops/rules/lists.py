@@ -219,7 +219,7 @@ def _entry(entry_id: str, raw: Any) -> AuditEntry:
 class ListStore:
     """The named lists under ``<prefix>:{lists}:`` (see the module's docstring)."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis | redis.RedisCluster, prefix: str) -> None:
         self.client = client
         self.base = f"{prefix}:{{lists}}"
         self._change = client.register_script(_CHANGE)

@@ -98,8 +98,11 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             scorer.answers.shadow = shadow.apply
             tasks.append(asyncio.create_task(shadow.holder.watch(settings.model_poll_s)))
         if settings.rules:
-            rules = RulesHolder(CoreSettings().rules_root(),
-                                ListStore(sync_client(url, cluster, socket_timeout=2), store_cfg.prefix))  # fmt: skip
+            # lists are read rarely (when their version moves), by a sync client in a thread
+            lists_client = sync_client(url, cluster, socket_timeout=2)
+            rules = RulesHolder(
+                CoreSettings().rules_root(), ListStore(lists_client, store_cfg.prefix)
+            )
             await rules.refresh()
             scorer.rules = rules
             tasks.append(asyncio.create_task(rules.watch(settings.model_poll_s)))
@@ -118,8 +121,8 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             await scorer.replay.replay()
             wire.close()
             await client.aclose()
-            if scorer.rules is not None and scorer.rules.store is not None:
-                scorer.rules.store.client.close()
+            if scorer.rules is not None and scorer.rules.cache is not None:
+                scorer.rules.cache.store.client.close()
 
     app = service_app(
         "fraudops scoring",

@@ -16,8 +16,8 @@ import orjson
 
 from fraudops.features import FEATURE_NAMES, feature_vector
 from fraudops.profile_store.state import EntityState
-from fraudops.schema import Txn
 from fraudops.rules import payment_values
+from fraudops.schema import Txn
 from models.runtime import DECLINE, REVIEW, ScoringModel, reasons
 from services.common import scoring_log
 from services.scoring.metrics import DECISIONS, RULE_HITS, SCORES, STAGE_SECONDS

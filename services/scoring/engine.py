@@ -149,13 +149,13 @@ class Scorer:
             DUPLICATES.inc(len(txs) - len(rest))
             return [known[tx.transaction_id] for tx in txs]
         holder = self.rules
-        lists = holder is not None and holder.uses_lists
-        got = await self.profiles.read(txs, budget, [holder.version_command()] if lists else ())
+        lists = holder if holder is not None and holder.uses_lists else None
+        got = await self.profiles.read(txs, budget, [lists.version_command()] if lists else ())
         if isinstance(got, str):
             return list(self._degrade(model, txs, request_ids, got))
         stored, profiles, extra = got
-        if lists:
-            await holder.lists_moved(extra[0])  # type: ignore[union-attr]  # lists: a holder
+        if lists is not None:
+            await lists.lists_moved(extra[0])
         fresh = [i for i, p in enumerate(profiles) if stored[i] is None and p.applied]
         answers: list[bytes | None] = list(stored)
         if fresh:
