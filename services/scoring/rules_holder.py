@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudops.rules import CompiledRules
-from fraudops.rules.lists import ListStore
+from fraudops.rules.lists import ListCache, ListStore
 from fraudops.rules.registry import ALIASES, RuleRegistry
 from services.scoring.metrics import RULES_INFO, RULES_SWAPS
 
@@ -36,26 +36,26 @@ class ActiveRules:
     version: str
     compiled: CompiledRules
     lists: Lists = field(default_factory=dict)
+    names_lists: bool = False  # the set names lists (it reads their version per round trip)
 
 
 class RulesHolder:
     def __init__(self, root: Path, lists: ListStore | None) -> None:
         self.registry = RuleRegistry(root)
-        self.store = lists  # a sync client's store: read in a thread, only when lists change
+        # a sync client's lists: read in a thread, only when their version moves
+        self.cache = ListCache(lists) if lists is not None else None
         self.current: ActiveRules | None = None
-        self.lists_version = -1
-        self._lists: Lists = {}
         self._seen: tuple[float, int] | None = None
         self._lock = asyncio.Lock()
 
     @property
     def uses_lists(self) -> bool:
         cur = self.current
-        return cur is not None and self.store is not None and bool(cur.compiled.list_names)
+        return cur is not None and self.cache is not None and cur.names_lists
 
     def version_command(self) -> list[Any]:
-        assert self.store is not None
-        return ["GET", self.store.version_key]
+        assert self.cache is not None
+        return ["GET", self.cache.store.version_key]
 
     async def refresh(self) -> bool:
         """Compile and swap in the active version if it moved; True when swapped."""
@@ -78,9 +78,11 @@ class RulesHolder:
         except Exception as exc:  # a set this code cannot compile: keep the one in use
             log.error("rule set %s refused: %s", wanted, exc)
             return False
-        self._swap(ActiveRules(wanted, compiled, self._lists))
-        if self.uses_lists and self.lists_version < 0:
-            await self.lists_moved(None)
+        names_lists = bool(compiled.ruleset.list_names())
+        held = self.cache.lists if self.cache is not None else {}
+        self._swap(ActiveRules(wanted, compiled, held, names_lists))
+        if self.uses_lists and self.cache is not None and self.cache.version < 0:
+            await self.lists_moved(None)  # the first set naming lists: read them before use
         return True
 
     def _swap(self, rules: ActiveRules | None) -> None:
@@ -95,24 +97,24 @@ class RulesHolder:
                  old.version if old else None)  # fmt: skip
 
     async def lists_moved(self, seen: Any) -> None:
-        """Read the lists again when the version seen in a round trip is not the one held."""
-        if self.store is None:
+        """Read the lists again when the version seen in a round trip (a GET's reply; None: no
+        list was ever made) is not the one held."""
+        if self.cache is None:
             return
-        version = int(seen) if isinstance(seen, (bytes, str, int)) else None
-        if version is not None and version == self.lists_version:
+        version = int(seen) if seen is not None else 0
+        if version == self.cache.version:
             return
         async with self._lock:  # one reader at a time; the others then find it current
-            if version is not None and version == self.lists_version:
+            if version == self.cache.version:
                 return
             try:
-                got, lists = await asyncio.to_thread(self.store.snapshot)
+                lists = await asyncio.to_thread(self.cache.at, version)
             except Exception as exc:  # Redis away: the lists held stay in use
                 log.warning("lists not read (%s): the previous ones stay", type(exc).__name__)
                 return
-            self.lists_version, self._lists = got, lists
             cur = self.current
             if cur is not None:
-                self.current = ActiveRules(cur.version, cur.compiled, lists)
+                self.current = ActiveRules(cur.version, cur.compiled, lists, cur.names_lists)
 
     async def watch(self, poll_s: float) -> None:
         while True:
