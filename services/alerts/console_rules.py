@@ -17,7 +17,7 @@ from services.alerts import csrf
 from services.alerts.console import _login_redirect, _user
 from services.alerts.console_lists import forbidden, role_of
 from services.alerts.pages import templates
-from services.alerts.rulesets import RuleSets, backtest, position
+from services.alerts.rulesets import REFUSALS, RuleSets, backtest, decisions, refusal
 
 router = APIRouter(prefix="/console/rules", include_in_schema=False)
 MAX_REASON = 500
@@ -55,8 +55,7 @@ def _index(request: Request, user: str, message: str | None = None, ok: bool = T
     aliases = registry.aliases()
     rows = [(v, registry.manifest(v)) for v in reversed(registry.versions())]
     context = {"versions": rows, "active": aliases.get("active"),
-               "history": list(reversed(aliases.get("active_history") or []))[:20],
-               "draft": draft}  # fmt: skip
+               "history": decisions(registry), "draft": draft}  # fmt: skip
     return _render(request, user, "rules.html", context, message, ok, status)
 
 
@@ -121,11 +120,8 @@ def _publish(request: Request, user: str, form: dict[str, str]) -> Response:
         return _index(request, user, message, False, 422, text)
     try:
         version = registry.publish(text, user, reason)
-    except Exception as exc:  # the registry's RuleError (line, column) or its ValueError
-        if not (isinstance(exc, ValueError) or position(exc)):
-            raise
-        message = f"Not published: {position(exc)}{exc}"
-        return _index(request, user, message, False, 422, text)
+    except REFUSALS as exc:  # the registry's RuleError (line, column) and other refusals
+        return _index(request, user, f"Not published: {refusal(exc)}", False, 422, text)
     return _version(request, user, version, f"Published {version} (not active).", True)
 
 
@@ -150,8 +146,8 @@ async def _admin_action(request: Request, action: Callable[[RuleSets, str, str],
             return _index(request, user, message, False, 422)
         try:
             message = action(registry, user, reason)
-        except (ValueError, LookupError) as exc:
-            return _index(request, user, f"Refused: {exc}", False, 422)
+        except REFUSALS as exc:
+            return _index(request, user, f"Refused: {refusal(exc)}", False, 422)
         return _index(request, user, message, True)
 
     page: Response = await run_in_threadpool(run)
