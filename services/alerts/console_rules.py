@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from fraudops.rules.lists import ListError, ListStore
 from services.alerts import csrf
 from services.alerts.console import _login_redirect, _user
 from services.alerts.console_lists import forbidden, role_of
@@ -66,10 +68,28 @@ def _version(request: Request, user: str, version: str, message: str | None = No
         return _unavailable(request, user)
     if version not in registry.versions():
         return _index(request, user, f"No rule set {version[:40]!r}.", False, 404)
-    context = {"version": version, "text": registry.text(version),
-               "manifest": registry.manifest(version), "active": registry.aliases().get("active"),
+    manifest = registry.manifest(version)
+    context = {"version": version, "text": registry.text(version), "manifest": manifest,
+               "active": registry.aliases().get("active"),
+               "lists": _lists_used(request, manifest.get("lists") or []),
                "backtest": backtest(registry, request.app.state.rules_dir, version)}  # fmt: skip
     return _render(request, user, "ruleset.html", context, message, ok, status)
+
+
+def _lists_used(request: Request, names: list[str]) -> list[tuple[str, str]]:
+    """Each list the set names (its manifest's ``lists``) and what the store holds of it: a
+    missing list matches nothing, which an admin wants to know before activating."""
+    store: ListStore = request.app.state.lists
+    out = []
+    for name in names:
+        try:
+            info = store.info(str(name))
+            out.append((str(name), f"{info.kind}, {info.size} values"))
+        except ListError:
+            out.append((str(name), "missing: matches nothing"))
+        except redis.RedisError as exc:
+            out.append((str(name), f"unknown (Redis unreachable: {type(exc).__name__})"))
+    return out
 
 
 def _guard(request: Request) -> str | Response:

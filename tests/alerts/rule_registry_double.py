@@ -48,7 +48,9 @@ class RuleRegistryDouble:
         version = f"r{len(self._texts) + 1}"
         created = f"2026-12-01T10:00:{len(self._texts):02d}Z"
         self._texts[version] = text
-        self._manifests[version] = {"author": author, "reason": reason, "created_at": created}
+        lists = sorted(set(re.findall(r"@([a-z][a-z0-9_]*)", text)))
+        self._manifests[version] = {"author": author, "reason": reason, "created_at": created,
+                                    "lists": lists}  # fmt: skip
         return version
 
     def history(self) -> list[dict[str, Any]]:

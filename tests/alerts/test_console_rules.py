@@ -95,6 +95,11 @@ def test_publish_diff_backtest_and_roles(
     assert '<span class="add">+review if amount &gt; 2000' in diff.text
     assert c.get("/console/rules/diff", params={"a": "r1", "b": "r9"}).status_code == 404
     assert c.get("/console/rules/r7").status_code == 404
+    # the lists a version names, and whether they exist (a missing one matches nothing)
+    page = c.get("/console/rules/r1").text
+    assert "<td>missing: matches nothing</td>" in page
+    c.app.api.state.lists.create("compromised_terminals", "terminal", "ana", "x")  # type: ignore[attr-defined]
+    assert "<td>terminal, 0 values</td>" in c.get("/console/rules/r1").text
     # a backtest stored beside the version is shown with it
     assert "None stored with r2" in c.get("/console/rules/r2").text
     (rules_root / "r2").mkdir(parents=True)
