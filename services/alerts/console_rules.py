@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from fraudops.rules.lists import ListError, ListStore
 from services.alerts import csrf
 from services.alerts.console import _login_redirect, _user
 from services.alerts.console_lists import forbidden, role_of
 from services.alerts.pages import templates
-from services.alerts.rulesets import RuleSets, backtest, position
+from services.alerts.rulesets import REFUSALS, RuleSets, backtest, decisions, refusal
 
 router = APIRouter(prefix="/console/rules", include_in_schema=False)
 MAX_REASON = 500
@@ -55,8 +57,7 @@ def _index(request: Request, user: str, message: str | None = None, ok: bool = T
     aliases = registry.aliases()
     rows = [(v, registry.manifest(v)) for v in reversed(registry.versions())]
     context = {"versions": rows, "active": aliases.get("active"),
-               "history": list(reversed(aliases.get("active_history") or []))[:20],
-               "draft": draft}  # fmt: skip
+               "history": decisions(registry), "draft": draft}  # fmt: skip
     return _render(request, user, "rules.html", context, message, ok, status)
 
 
@@ -67,10 +68,28 @@ def _version(request: Request, user: str, version: str, message: str | None = No
         return _unavailable(request, user)
     if version not in registry.versions():
         return _index(request, user, f"No rule set {version[:40]!r}.", False, 404)
-    context = {"version": version, "text": registry.text(version),
-               "manifest": registry.manifest(version), "active": registry.aliases().get("active"),
+    manifest = registry.manifest(version)
+    context = {"version": version, "text": registry.text(version), "manifest": manifest,
+               "active": registry.aliases().get("active"),
+               "lists": _lists_used(request, manifest.get("lists") or []),
                "backtest": backtest(registry, request.app.state.rules_dir, version)}  # fmt: skip
     return _render(request, user, "ruleset.html", context, message, ok, status)
+
+
+def _lists_used(request: Request, names: list[str]) -> list[tuple[str, str]]:
+    """Each list the set names (its manifest's ``lists``) and what the store holds of it: a
+    missing list matches nothing, which an admin wants to know before activating."""
+    store: ListStore = request.app.state.lists
+    out = []
+    for name in names:
+        try:
+            info = store.info(str(name))
+            out.append((str(name), f"{info.kind}, {info.size} values"))
+        except ListError:
+            out.append((str(name), "missing: matches nothing"))
+        except redis.RedisError as exc:
+            out.append((str(name), f"unknown (Redis unreachable: {type(exc).__name__})"))
+    return out
 
 
 def _guard(request: Request) -> str | Response:
@@ -121,11 +140,8 @@ def _publish(request: Request, user: str, form: dict[str, str]) -> Response:
         return _index(request, user, message, False, 422, text)
     try:
         version = registry.publish(text, user, reason)
-    except Exception as exc:  # the registry's RuleError (line, column) or its ValueError
-        if not (isinstance(exc, ValueError) or position(exc)):
-            raise
-        message = f"Not published: {position(exc)}{exc}"
-        return _index(request, user, message, False, 422, text)
+    except REFUSALS as exc:  # the registry's RuleError (line, column) and other refusals
+        return _index(request, user, f"Not published: {refusal(exc)}", False, 422, text)
     return _version(request, user, version, f"Published {version} (not active).", True)
 
 
@@ -150,8 +166,8 @@ async def _admin_action(request: Request, action: Callable[[RuleSets, str, str],
             return _index(request, user, message, False, 422)
         try:
             message = action(registry, user, reason)
-        except (ValueError, LookupError) as exc:
-            return _index(request, user, f"Refused: {exc}", False, 422)
+        except REFUSALS as exc:
+            return _index(request, user, f"Refused: {refusal(exc)}", False, 422)
         return _index(request, user, message, True)
 
     page: Response = await run_in_threadpool(run)

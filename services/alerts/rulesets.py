@@ -54,9 +54,27 @@ def backtest(registry: RuleSets, root: Path, version: str) -> Any | None:
         return {"error": f"{path.name} unreadable: {type(exc).__name__}"}
 
 
-def position(exc: BaseException) -> str:
-    """``line L, column C: `` of a rule error that carries them (fraudops.rules.RuleError)."""
+# what the registry raises for a refusal (RuleError is a ValueError; RuleRegistryError, e.g. an
+# unknown version or nothing to roll back to, a RuntimeError): shown to the analyst, not a 500
+REFUSALS = (ValueError, LookupError, RuntimeError)
+
+
+def refusal(exc: BaseException) -> str:
+    """The error's message, with ``line L, column C: `` first when it carries a position that
+    the message does not already start with (fraudops.rules.RuleError)."""
+    message = str(exc)
     line, column = getattr(exc, "line", None), getattr(exc, "column", None)
-    if line is None:
-        return ""
-    return f"line {line}" + (f", column {column}" if column is not None else "") + ": "
+    if line is None or message.startswith(f"line {line}"):
+        return message
+    return f"line {line}" + (f", column {column}" if column is not None else "") + f": {message}"
+
+
+def decisions(registry: RuleSets, limit: int = 20) -> list[Mapping[str, Any]]:
+    """The registry's publish / activate / rollback log, newest first, when it keeps one
+    (``history()``: who, why, when); else the active alias's history of versions."""
+    own = getattr(registry, "history", None)
+    if callable(own):
+        return list(reversed(own()))[:limit]
+    versions = registry.aliases().get("active_history") or []
+    out: list[Mapping[str, Any]] = [{"version": v} for v in reversed(versions)]
+    return out[:limit]

@@ -21,7 +21,7 @@ from tests.alerts.rule_registry_double import RuleRegistryDouble
 pytestmark = pytest.mark.integration
 ORIGIN = "http://testserver"
 GOOD = "# the ring of Friday\nrule ring: decline if terminal_id in @compromised_terminals\n"
-NEXT = GOOD + "review if amount > 2000 and customer_tx_count_1d >= 5\n"
+NEXT = GOOD + "review if amount > 2000 and customer_nb_tx_1day >= 5\n"
 
 
 def analysts_json() -> str:
@@ -77,6 +77,7 @@ def test_publish_diff_backtest_and_roles(
     r = submit(c, "/console/rules", "/console/rules", {"text": bad, "reason": "try"})
     assert r.status_code == 422, r.text
     assert "Not published: line 2, column 3: expected decline, review or allow" in r.text
+    assert r.text.count("line 2, column 3") == 1
     assert "approve everything" in r.text and registry.versions() == []
     r = submit(c, "/console/rules", "/console/rules", {"text": GOOD, "reason": ""})
     assert r.status_code == 422 and "needs a reason" in r.text
@@ -94,6 +95,11 @@ def test_publish_diff_backtest_and_roles(
     assert '<span class="add">+review if amount &gt; 2000' in diff.text
     assert c.get("/console/rules/diff", params={"a": "r1", "b": "r9"}).status_code == 404
     assert c.get("/console/rules/r7").status_code == 404
+    # the lists a version names, and whether they exist (a missing one matches nothing)
+    page = c.get("/console/rules/r1").text
+    assert "<td>missing: matches nothing</td>" in page
+    c.app.api.state.lists.create("compromised_terminals", "terminal", "ana", "x")  # type: ignore[attr-defined]
+    assert "<td>terminal, 0 values</td>" in c.get("/console/rules/r1").text
     # a backtest stored beside the version is shown with it
     assert "None stored with r2" in c.get("/console/rules/r2").text
     (rules_root / "r2").mkdir(parents=True)
@@ -128,12 +134,16 @@ def test_publish_diff_backtest_and_roles(
     assert r.status_code == 200 and "r1 is active." in r.text
     r = submit(c, "/console/rules/r2", "/console/rules/r2/activate", {"reason": "and spends"})
     assert '<span id="active">r2</span>' in r.text
-    assert registry.aliases()["active_history"][-1] == {
-        "version": "r2", "who": "root", "why": "and spends"
+    assert registry.history()[-1] == {
+        "action": "activate", "version": "r2", "by": "root", "reason": "and spends"
     }  # fmt: skip
     r = submit(c, "/console/rules", "/console/rules/rollback", {"reason": "too many reviews"})
     assert r.status_code == 200 and "Rolled back: r1 is active." in r.text
+    assert "<td>rollback</td><td>r1</td><td>root</td><td>too many reviews</td>" in r.text
     assert registry.aliases()["active"] == "r1"
+    r = submit(c, "/console/rules", "/console/rules/rollback", {"reason": "again"})
+    assert r.status_code == 422  # the registry's refusal, shown
+    assert "Refused: nothing to roll back to: no earlier active rule set" in r.text
 
 
 def test_without_the_registry_the_rules_pages_say_so(
@@ -166,3 +176,18 @@ def test_roles_come_from_the_analyst_entries() -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match="analyst entry 0: role 'owner': one of analyst, admin"):
         Analysts.from_json(json.dumps([{"username": "x", "password_hash": quick, "role": "owner"}]))
+
+
+def test_the_rules_dir_defaults_beside_the_model_registry(
+    tmp_path: Path, store_config: StoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = alerts_env(f"sqlite:///{tmp_path}/a.db", store_config.prefix,
+                     FRAUDOPS_MODEL_DIR=str(tmp_path / "reg" / "models"))  # fmt: skip
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("FRAUDOPS_RULES_DIR", raising=False)
+    from services.alerts.app import create_app
+
+    roots: list[Path] = []
+    create_app(rule_sets=lambda root: roots.append(root))
+    assert roots == [tmp_path / "reg" / "rules"]
