@@ -34,6 +34,14 @@ def bench_ruleset(n_rules: int = 50) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bench_lists() -> dict[str, frozenset[str]]:
+    """The named lists the bench rule set reads (terminals t*, customers c*)."""
+    return {
+        **{f"compromised_{i}": frozenset(f"t{j}" for j in range(i, 10000, 97)) for i in range(50)},
+        "vip": frozenset(f"c{j}" for j in range(0, 5000, 50)),
+    }
+
+
 def _payment(rng: random.Random) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, kind in NAMES.items():
@@ -55,10 +63,7 @@ def bench_rules(n_rules: int = 50, payments: int = 20_000, seed: int = 0) -> dic
     """Microseconds per payment for ``decide`` over ``n_rules`` rules (best of 3 passes)."""
     rng = random.Random(seed)
     compiled = load_rules(bench_ruleset(n_rules))
-    lists = {
-        **{f"compromised_{i}": frozenset(f"t{j}" for j in range(i, 10000, 97)) for i in range(50)},
-        "vip": frozenset(f"c{j}" for j in range(0, 5000, 50)),
-    }
+    lists = bench_lists()
     rows = [_payment(rng) for _ in range(payments)]
     best = float("inf")
     fired = 0

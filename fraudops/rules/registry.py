@@ -131,6 +131,18 @@ class RuleRegistry:
             self._record("rollback", target, who, why, previous=current)
         return current, target
 
+    def deactivate(self, who: str, why: str) -> None:
+        """No rule set active: the model alone decides (the emergency switch); ``activate``
+        brings one back."""
+        _required(who=who, why=why)
+        with versioned.locked(self.root):
+            aliases = self.aliases()
+            previous = aliases.get("active")
+            if previous:
+                aliases["active"] = None
+                self._write(aliases)
+            self._record("deactivate", previous or "", who, why, previous=previous)
+
     def diff(self, a: str, b: str) -> str:
         """Unified diff of two versions' texts."""
         lines = difflib.unified_diff(

@@ -8,6 +8,7 @@ are the contract's defaults, so a decline rule becomes a review.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -39,16 +40,18 @@ def apply_rules(
     """The final decisions and the rules that fired, per payment."""
     compiled, lists = rules.compiled, rules.lists
     final, fired = [], []
+    hits: collections.Counter[str] = collections.Counter()
     for tx, row, p, decision in zip(txs, rows, probs, decisions, strict=True):
         values = payment_values(tx, dict(zip(FEATURE_NAMES, row, strict=True)), float(p))
         outcome = compiled.decide(values, lists, decision)
         verdict = outcome.decision
         if degraded and verdict == DECLINE:
             verdict = REVIEW
-        for name in outcome.fired:
-            RULE_HITS.labels(name).inc()
+        hits.update(outcome.fired)
         final.append(verdict)
         fired.append(outcome.fired)
+    for name, n in hits.items():  # once per rule and group: a metric update costs microseconds
+        RULE_HITS.labels(name).inc(n)
     return final, fired
 
 
