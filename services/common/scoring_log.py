@@ -77,10 +77,11 @@ def encode(
     reasons: list[dict[str, Any]] | None = None,
     *,
     request_id: str | None = None,
-    rules: tuple[str, Sequence[str]] | None = None,
+    rules: tuple[str, Sequence[str], str] | None = None,
 ) -> bytes:
-    """One decision as the log keeps it; ``rules``: (rule-set version, the rules that fired),
-    present only while a rule set is active."""
+    """One decision as the log keeps it; ``rules``: (rule-set version, the rules that fired, the
+    model's own decision), present only while a rule set is active: ``decision`` is then the
+    final one, and the model is judged on ``model_decision``."""
     doc = {
         "transaction_id": tx.transaction_id,
         "ts": tx.ts,
@@ -101,7 +102,11 @@ def encode(
         "request_id": request_id,
     }
     if rules is not None:
-        doc["rules_version"], doc["rules"] = rules[0], list(rules[1])
+        doc["rules_version"], doc["rules"], doc["model_decision"] = (
+            rules[0],
+            list(rules[1]),
+            rules[2],
+        )
     return orjson.dumps(doc)
 
 

@@ -74,7 +74,7 @@ def build_answers(
     probs, contribs = model.score(rows)
     after_model = time.perf_counter()
     _MODEL.observe(after_model - after_features)
-    decisions = [model.decide(float(p), degraded) for p in probs]
+    model_decisions = decisions = [model.decide(float(p), degraded) for p in probs]
     fired: list[tuple[str, ...]] = [()] * len(txs)
     if rules is not None:
         decisions, fired = apply_rules(rules, txs, rows, probs, decisions, degraded)
@@ -111,7 +111,7 @@ def build_answers(
                 now,
                 top,
                 request_id=rid,
-                rules=(rules.version, fired[i]) if rules is not None else None,
+                rules=(rules.version, fired[i], model_decisions[i]) if rules is not None else None,
             )
             if with_log
             else b""

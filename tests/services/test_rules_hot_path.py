@@ -114,7 +114,7 @@ def test_rules_decide_lists_apply_at_once_and_match_the_backtest(
     for k, e in enumerate(rows):
         names = [n for j, n in enumerate(compiled.names) if fired[k, j]]
         assert names == e["rules"] == answers[e["transaction_id"]]["rules"], e["transaction_id"]
-        assert e["rules_version"] == "r1"
+        assert e["rules_version"] == "r1" and DECISIONS.index(e["model_decision"]) == model[k]
         assert DECISIONS[decided[k]] == e["decision"] == answers[e["transaction_id"]]["decision"]
     assert len({e["decision"] for e in rows}) >= 2
 
