@@ -163,3 +163,18 @@ def test_no_eval_or_exec_in_the_rules_package() -> None:
                 if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
                     name = func.attr if func.value.id in ("ast", "builtins") else None
                 assert name not in banned, f"{path.name}:{node.lineno} calls {name}"
+
+
+def test_the_rules_load_without_the_model_stack() -> None:
+    """The scoring hot path and ``fraudops rules check`` need neither CatBoost nor sklearn."""
+    import subprocess
+    import sys
+
+    heavy = ("catboost", "sklearn", "apache_beam", "fastapi")
+    code = (
+        "import sys, fraudops.rules, models.commands.rules; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
