@@ -7,13 +7,13 @@ Missing: a payment field not given is None; the dataset stores the categorical f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fraudops.features import CATEGORICAL_FEATURES, Value
+from fraudops.features import CATEGORICAL_FEATURES, FEATURE_NAMES, Value
 from fraudops.features.definitions import UNKNOWN
 from fraudops.profile_store.layout import DAY, HOUR
 from fraudops.readers import epoch_seconds
@@ -25,9 +25,16 @@ from fraudops.schema import Txn
 DATASET_SOURCES = {"amount": "tx_amount"}
 
 
-def payment_values(txn: Txn, features: Mapping[str, Value], score: float | None) -> dict[str, Any]:
-    """The mapping the compiled closures read for one payment."""
-    values: dict[str, Any] = dict(features)
+def payment_values(
+    txn: Txn, features: Mapping[str, Value] | Sequence[Value], score: float | None
+) -> dict[str, Any]:
+    """The mapping the compiled closures read for one payment: ``features`` by name, or the
+    feature vector in contract order (fraudops.features.feature_vector)."""
+    values: dict[str, Any] = (
+        dict(features)
+        if isinstance(features, Mapping)
+        else dict(zip(FEATURE_NAMES, features, strict=True))
+    )
     values.update(
         amount=txn.amount,
         customer_id=txn.customer_id,

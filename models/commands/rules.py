@@ -141,7 +141,8 @@ def _run(args: argparse.Namespace) -> int:
 def _bench_line(r: dict[str, Any]) -> str:
     return (
         f"rules: {r['rules']} rules, {r['payments']} payments: "
-        f"{r['rules_us_per_payment']} us per payment ({r['rules_fired_per_payment']} fired each)"
+        f"{r['rules_us_per_payment']} us CPU per payment (wall {r['rules_wall_us_per_payment']}), "
+        f"{r['rules_fired_per_payment']} fired each; payment_values {r['values_us_per_payment']} us"
     )
 
 
