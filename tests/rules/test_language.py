@@ -121,6 +121,8 @@ def test_missing_values_make_a_condition_unknown(
         ("review if (amount > 1) == (amount > 2)", 1, 12, "a condition is not a value"),
         ("rule a: review if amount > 1\n\nrule a: allow if amount < 1", 3, 1, "already used"),
         ('review if country == "FR\n', 1, 22, "unexpected character"),
+        ("review if " + "not " * 150 + "amount > 1", 1, 11, "the rule nests 152 deep; at most 100"),
+        ("review if amount" + " + 1" * 5000 + " > 1", 1, 1, "the rule nests too deeply"),
     ],
 )
 def test_refused_with_line_column_and_message(
