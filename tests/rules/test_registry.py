@@ -23,10 +23,12 @@ def test_publish_activate_rollback_diff_and_history(tmp_path: Path) -> None:
     assert reg.publish(R1, "ana", "first rules") == "r1"
     assert reg.publish(R2, "bo", "compromised terminals") == "r2"
     assert reg.versions() == ["r1", "r2"]
-    assert reg.active() is None  # publishing does not activate
+    assert reg.active() is None and reg.load_active() is None  # publishing does not activate
     reg.activate("r1", "lead", "go live")
     reg.activate("r2", "lead", "terminal attack")
     assert reg.active() == "r2"
+    active = reg.load_active()
+    assert active is not None and active[0] == "r2" and active[1].names == ("big", "line_2")
     assert reg.load("r2").names == ("big", "line_2")
     assert reg.rollback("lead", "too many holds") == ("r2", "r1")
     assert reg.active() == "r1"
