@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraudops.rules.registry import RuleRegistry
 from models import artifact
 from models.registry import Registry
 from tests.cli import run_cli
@@ -131,7 +132,10 @@ def test_backtest_numbers_equal_a_direct_computation(
     assert s["frauds_released"] == ((final == 0) & (model > 0) & fraud).sum()
     assert sum(day["payments"] for day in result["per_day"]) == len(rows)
     assert result["timing_s"]["rules"] < 5
-    text = _ok("backtest", str(tmp_path / "set.rules"), "--dataset", "v1", "--model", "m1", *where)
+    RuleRegistry(tmp_path / "rules").publish(RULES, "ana", "for the backtest by version")
+    text = _ok("backtest", "r1", "--rules-dir", str(tmp_path / "rules"), "--dataset", "v1",
+               "--model", "m1", *where)  # fmt: skip
+    assert f"rules backtest of r1 on v1 with model m1: {len(rows):,} payments" in text
     assert "(set: any rule)" in text and "note: no values given for @bad, @vip" in text
 
 

@@ -109,6 +109,8 @@ def test_missing_values_make_a_condition_unknown(
         ("block if amount > 3", 1, 1, "an action (decline, review, allow)"),
         ("review if amout > 3", 1, 11, "unknown name 'amout'"),
         ("review if amout > 3", 1, 11, "did you mean 'amount'?"),
+        ("review if notional > 3 and android > 1", 1, 11, "unknown name 'notional'"),
+        ("rule big review if amount > 3", 1, 10, "unexpected 'review'; expected ':'"),
         ('review if amount > "big"', 1, 11, 'cannot compare amount (a number) with "big"'),
         ('review if country > "F"', 1, 11, "strings compare only with == and !="),
         ("review if amount in @vip", 1, 11, "cannot be looked up in @vip"),
