@@ -53,10 +53,12 @@ class _Rows:
         frauds, legit = hits & self.fraud, hits & ~self.fraud
         new_frauds, new_legit = frauds & ~self.model_flagged, legit & ~self.model_flagged
         n_hits, n_frauds = int(np.count_nonzero(hits)), int(np.count_nonzero(frauds))
+        daily = self.per_day(hits)
         return {
             "hits": n_hits,
             "hits_per_day": round(n_hits / len(self.days), 2),
-            "max_hits_per_day": int(self.per_day(hits).max(initial=0)),
+            "max_hits_per_day": int(daily.max(initial=0)),
+            "hits_by_day": daily.tolist(),  # aligned with per_day's days
             "precision": round(n_frauds / n_hits, 4) if n_hits else None,
             "frauds": n_frauds,
             "fraud_amount": self.amount_of(frauds),

@@ -115,6 +115,9 @@ def test_backtest_numbers_equal_a_direct_computation(
         assert rule["legit"] == (hits & ~fraud).sum()
         assert rule["precision"] == pytest.approx((hits & fraud).sum() / hits.sum(), abs=1e-4)
         assert rule["hits_per_day"] == pytest.approx(hits.sum() / days, abs=0.01)
+        by_day = rows.loc[hits, "timestamp"].dt.strftime("%Y-%m-%d").value_counts()
+        listed = dict(zip([d["day"] for d in result["per_day"]], rule["hits_by_day"], strict=True))
+        assert {d: n for d, n in listed.items() if n} == by_day.to_dict()
     th = json.loads((trained["registry"] / "m1" / "manifest.json").read_text())["thresholds"]
     model = np.where(d["score"] >= th["review"], 1, 0)
     if th.get("decline") is not None:
