@@ -84,6 +84,8 @@ def test_closures_and_vectors_agree(
     )
     frame = pd.DataFrame(rows)
     fired = compiled.fired_frame(frame, LISTS)
+    scores = frame.pop("score").to_numpy()
+    assert (compiled.fired_frame(frame, LISTS, scores) == fired).all()
     decisions = compiled.decide_frame(fired, model)
     for i, values in enumerate(rows):
         outcome = compiled.decide(values, LISTS, DECISIONS[model[i]])
