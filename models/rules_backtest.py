@@ -43,39 +43,43 @@ class _Rows:
         self.model_flagged = model_decisions > 0
 
     def per_day(self, mask: np.ndarray) -> np.ndarray:
-        return np.bincount(self.day, weights=mask, minlength=len(self.days))
+        return np.bincount(self.day[mask], minlength=len(self.days))
+
+    def amount_of(self, mask: np.ndarray) -> float:
+        return round(float(np.sum(self.amount, where=mask)), 2)
 
     def hit_stats(self, hits: np.ndarray) -> dict[str, Any]:
         """What a mask of payments holds: counts, precision, money, overlap with the model."""
         frauds, legit = hits & self.fraud, hits & ~self.fraud
-        new = hits & ~self.model_flagged
+        new_frauds, new_legit = frauds & ~self.model_flagged, legit & ~self.model_flagged
+        n_hits, n_frauds = int(np.count_nonzero(hits)), int(np.count_nonzero(frauds))
         daily = self.per_day(hits)
-        n_hits = int(hits.sum())
         return {
             "hits": n_hits,
             "hits_per_day": round(n_hits / len(self.days), 2),
             "max_hits_per_day": int(daily.max(initial=0)),
-            "precision": round(int(frauds.sum()) / n_hits, 4) if n_hits else None,
-            "frauds": int(frauds.sum()),
-            "fraud_amount": round(float(self.amount[frauds].sum()), 2),
-            "legit": int(legit.sum()),
-            "legit_amount": round(float(self.amount[legit].sum()), 2),
-            "model_flagged_too": int((hits & self.model_flagged).sum()),
-            "adds_frauds": int((new & self.fraud).sum()),
-            "adds_fraud_amount": round(float(self.amount[new & self.fraud].sum()), 2),
-            "adds_legit": int((new & ~self.fraud).sum()),
+            "hits_by_day": daily.tolist(),  # aligned with per_day's days
+            "precision": round(n_frauds / n_hits, 4) if n_hits else None,
+            "frauds": n_frauds,
+            "fraud_amount": self.amount_of(frauds),
+            "legit": n_hits - n_frauds,
+            "legit_amount": self.amount_of(legit),
+            "model_flagged_too": int(np.count_nonzero(hits & self.model_flagged)),
+            "adds_frauds": int(np.count_nonzero(new_frauds)),
+            "adds_fraud_amount": self.amount_of(new_frauds),
+            "adds_legit": int(np.count_nonzero(new_legit)),
         }
 
     def decision_stats(self, decisions: np.ndarray) -> dict[str, Any]:
         flagged = decisions > 0
-        caught = flagged & self.fraud
+        caught, held = flagged & self.fraud, flagged & ~self.fraud
         return {
-            "reviews": int((decisions == 1).sum()),
-            "declines": int((decisions == 2).sum()),
-            "frauds_caught": int(caught.sum()),
-            "fraud_amount_caught": round(float(self.amount[caught].sum()), 2),
-            "legit_held": int((flagged & ~self.fraud).sum()),
-            "legit_amount_held": round(float(self.amount[flagged & ~self.fraud].sum()), 2),
+            "reviews": int(np.count_nonzero(decisions == 1)),
+            "declines": int(np.count_nonzero(decisions == 2)),
+            "frauds_caught": int(np.count_nonzero(caught)),
+            "fraud_amount_caught": self.amount_of(caught),
+            "legit_held": int(np.count_nonzero(held)),
+            "legit_amount_held": self.amount_of(held),
         }
 
 
@@ -121,14 +125,12 @@ def run_rules_backtest(
         {
             "day": [_date(d) for d in stats.days],
             "payments": np.bincount(stats.day, minlength=len(stats.days)),
-            "rule_hits": stats.per_day(any_hit).astype(np.int64),
-            "reviews": stats.per_day(decisions == 1).astype(np.int64),
-            "declines": stats.per_day(decisions == 2).astype(np.int64),
-            "frauds": stats.per_day(stats.fraud).astype(np.int64),
-            "frauds_caught": stats.per_day((decisions > 0) & stats.fraud).astype(np.int64),
-            "model_frauds_caught": stats.per_day((model_decisions > 0) & stats.fraud).astype(
-                np.int64
-            ),
+            "rule_hits": stats.per_day(any_hit),
+            "reviews": stats.per_day(decisions == 1),
+            "declines": stats.per_day(decisions == 2),
+            "frauds": stats.per_day(stats.fraud),
+            "frauds_caught": stats.per_day((decisions > 0) & stats.fraud),
+            "model_frauds_caught": stats.per_day((model_decisions > 0) & stats.fraud),
         }
     )
     t4 = time.perf_counter()

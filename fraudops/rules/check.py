@@ -27,6 +27,7 @@ from fraudops.rules.nodes import (
     Rule,
     RuleError,
     String,
+    depth,
 )
 
 Kind = Literal["number", "string"]
@@ -44,6 +45,9 @@ PAYMENT_FIELDS: dict[str, Kind] = {
     "weekday": "number",  # UTC day of the week, 0 = Monday
 }
 SCORE = "score"
+# nesting the closures (and the checker) recurse through: far beyond any real rule, far below
+# Python's recursion limit even when the scoring worker's own stack is deep
+MAX_DEPTH = 100
 NAMES: dict[str, Kind] = {
     **{s.name: ("string" if s.kind == "categorical" else "number") for s in SPECS},
     **PAYMENT_FIELDS,
@@ -60,6 +64,13 @@ def check_rules(rules: list[Rule]) -> None:
                 rule.line, 1, f"rule name {rule.name!r} is already used on line {seen[rule.name]}"
             )
         seen[rule.name] = rule.line
+        levels = depth(rule.condition)
+        if levels > MAX_DEPTH:
+            raise RuleError(
+                rule.line,
+                rule.condition.column,
+                f"the rule nests {levels} deep; at most {MAX_DEPTH}",
+            )
         kind = type_of(rule.condition)
         if kind != "condition":
             raise RuleError(

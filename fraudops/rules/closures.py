@@ -177,15 +177,15 @@ def _field_const(op: str, name: str, c: float | str) -> Fn:
 
 
 def _in(node: In) -> Fn:
+    if isinstance(node.value, Name):
+        return _in_field(node.value.name, node)  # the common case, one call less
     value, negated = _value(node.value), node.negated
     if isinstance(node.items, ListLiteral):
         items = frozenset(node.items.values)
 
         def in_literal(v: Values, ls: Lists) -> bool | None:
             x = value(v, ls)
-            if x is None:
-                return None
-            return (x in items) is not negated
+            return None if x is None else (x in items) is not negated
 
         return in_literal
     assert isinstance(node.items, ListRef)
@@ -193,11 +193,30 @@ def _in(node: In) -> Fn:
 
     def in_named(v: Values, ls: Lists) -> bool | None:
         x = value(v, ls)
-        if x is None:
-            return None
-        return (x in ls.get(list_name, EMPTY)) is not negated  # a list not in the snapshot: empty
+        return None if x is None else (x in ls.get(list_name, EMPTY)) is not negated
 
     return in_named
+
+
+def _in_field(name: str, node: In) -> Fn:
+    """``name in list``; a named list not in the snapshot is empty."""
+    negated = node.negated
+    if isinstance(node.items, ListLiteral):
+        items = frozenset(node.items.values)
+
+        def field_in_literal(v: Values, ls: Lists) -> bool | None:
+            x = v.get(name)
+            return None if x is None or x != x else (x in items) is not negated
+
+        return field_in_literal
+    assert isinstance(node.items, ListRef)
+    list_name = node.items.name
+
+    def field_in_named(v: Values, ls: Lists) -> bool | None:
+        x = v.get(name)
+        return None if x is None or x != x else (x in ls.get(list_name, EMPTY)) is not negated
+
+    return field_in_named
 
 
 def _and(operands: tuple[Fn, ...]) -> Fn:

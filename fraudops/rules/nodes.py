@@ -125,11 +125,23 @@ def children(node: Node) -> tuple[Node, ...]:
 
 
 def walk(node: Node) -> list[Node]:
-    """The node and every node below it."""
-    out = [node]
-    for child in children(node):
-        out.extend(walk(child))
+    """The node and every node below it (iterative: any depth)."""
+    out, todo = [], [node]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children(current))
     return out
+
+
+def depth(node: Node) -> int:
+    """How deeply the tree nests (iterative: any depth)."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        current, level = todo.pop()
+        deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in children(current))
+    return deepest
 
 
 def list_names(node: Node) -> set[str]:

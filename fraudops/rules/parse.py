@@ -101,12 +101,13 @@ def parse_rules(text: str) -> list[Rule]:
     for number, line in enumerate(text.splitlines(), start=1):
         try:
             tree = _PARSER.parse(line)
+            if not tree.children:
+                continue
+            rules.append(_rule(cast(Tree[Token], tree.children[0]), number, line.strip()))
         except UnexpectedInput as exc:
             raise _syntax_error(number, line, exc) from None
-        if not tree.children:
-            continue
-        rule_tree = cast(Tree[Token], tree.children[0])
-        rules.append(_rule(rule_tree, number, line.strip()))
+        except RecursionError:
+            raise RuleError(number, 1, "the rule nests too deeply") from None
     return rules
 
 

@@ -55,6 +55,11 @@ class RuleRegistry:
         """A stored version, compiled (once per version: the caller keeps it)."""
         return RuleSet.parse(self.text(version)).compile()
 
+    def load_active(self) -> tuple[str, CompiledRules] | None:
+        """The active version and its compiled set (None: no active set yet)."""
+        version = self.active()
+        return (version, self.load(version)) if version else None
+
     def publish(self, text: str, author: str, reason: str) -> str:
         """Validate and store ``text`` as the next version (RuleError if it does not compile)."""
         _required(author=author, reason=reason)

@@ -98,10 +98,18 @@ class CompiledRules:
 
     # --- many payments (the backtest) ---------------------------------------------------------
     def fired_frame(
-        self, cols: vector.Columns | pd.DataFrame, lists: Lists = NO_LISTS
+        self,
+        cols: vector.Columns | pd.DataFrame,
+        lists: Lists = NO_LISTS,
+        scores: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Rows x rules booleans: where each rule fired."""
-        columns = cols if isinstance(cols, vector.Columns) else vector.Columns.from_frame(cols)
+        """Rows x rules booleans: where each rule fired. ``cols``: dataset_columns(...) or a
+        DataFrame whose columns are rule names (``scores``: the model's, if not a column)."""
+        if isinstance(cols, pd.DataFrame):
+            frame = cols if scores is None else cols.assign(score=scores)
+            columns = vector.Columns.from_frame(frame)
+        else:
+            columns = cols
         out = np.zeros((columns.rows, len(self._checks)), dtype=bool, order="F")  # rule columns
         for j, rule in enumerate(self.ruleset.rules):
             out[:, j] = vector.evaluate(rule.condition, columns, lists)[0]

@@ -7,27 +7,34 @@ Missing: a payment field not given is None; the dataset stores the categorical f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fraudops.features import CATEGORICAL_FEATURES, Value
+from fraudops.features import CATEGORICAL_FEATURES, FEATURE_NAMES, Value
 from fraudops.features.definitions import UNKNOWN
 from fraudops.profile_store.layout import DAY, HOUR
 from fraudops.readers import epoch_seconds
 from fraudops.rules.check import NAMES, PAYMENT_FIELDS
-from fraudops.rules.vector import Columns
+from fraudops.rules.vector import Columns, column_getter
 from fraudops.schema import Txn
 
 # in a dataset: the payment's amount is the tx_amount feature; currency is not stored
 DATASET_SOURCES = {"amount": "tx_amount"}
 
 
-def payment_values(txn: Txn, features: Mapping[str, Value], score: float | None) -> dict[str, Any]:
-    """The mapping the compiled closures read for one payment."""
-    values: dict[str, Any] = dict(features)
+def payment_values(
+    txn: Txn, features: Mapping[str, Value] | Sequence[Value], score: float | None
+) -> dict[str, Any]:
+    """The mapping the compiled closures read for one payment: ``features`` by name, or the
+    feature vector in contract order (fraudops.features.feature_vector)."""
+    values: dict[str, Any] = (
+        dict(features)
+        if isinstance(features, Mapping)
+        else dict(zip(FEATURE_NAMES, features, strict=True))
+    )
     values.update(
         amount=txn.amount,
         customer_id=txn.customer_id,
@@ -44,23 +51,19 @@ def payment_values(txn: Txn, features: Mapping[str, Value], score: float | None)
 
 
 def dataset_columns(frame: pd.DataFrame, scores: np.ndarray | None) -> Columns:
-    """The columns the vectorised rules read from a dataset's rows (+ the model's scores)."""
-    out = pd.DataFrame(index=frame.index)
+    """The columns the vectorised rules read from a dataset's rows (+ the model's scores),
+    each converted only if a rule reads it."""
+    sources: dict[str, Callable[[], Any]] = {}
     for name in NAMES:
         source = DATASET_SOURCES.get(name, name)
         if source in frame.columns:
-            out[name] = frame[source]
-    for name in CATEGORICAL_FEATURES:
-        if name in out.columns:
-            col = out[name].astype(object)
-            out[name] = col.where(col != UNKNOWN, None)
+            sources[name] = column_getter(frame, source)
     if "timestamp" in frame.columns:
-        ts = epoch_seconds(frame["timestamp"])
-        out["hour"] = ((ts % DAY) // HOUR).astype(np.float64)
-        out["weekday"] = ((ts // DAY + 3) % 7).astype(np.float64)
+        sources["hour"] = lambda: (epoch_seconds(frame["timestamp"]) % DAY) // HOUR
+        sources["weekday"] = lambda: (epoch_seconds(frame["timestamp"]) // DAY + 3) % 7
     if scores is not None:
-        out["score"] = np.asarray(scores, dtype=np.float64)
-    return Columns.from_frame(out)
+        sources["score"] = lambda: scores
+    return Columns(len(frame), sources, dict.fromkeys(CATEGORICAL_FEATURES, UNKNOWN))
 
 
 def absent_fields(frame: pd.DataFrame) -> list[str]:

@@ -109,6 +109,8 @@ def test_missing_values_make_a_condition_unknown(
         ("block if amount > 3", 1, 1, "an action (decline, review, allow)"),
         ("review if amout > 3", 1, 11, "unknown name 'amout'"),
         ("review if amout > 3", 1, 11, "did you mean 'amount'?"),
+        ("review if notional > 3 and android > 1", 1, 11, "unknown name 'notional'"),
+        ("rule big review if amount > 3", 1, 10, "unexpected 'review'; expected ':'"),
         ('review if amount > "big"', 1, 11, 'cannot compare amount (a number) with "big"'),
         ('review if country > "F"', 1, 11, "strings compare only with == and !="),
         ("review if amount in @vip", 1, 11, "cannot be looked up in @vip"),
@@ -121,6 +123,8 @@ def test_missing_values_make_a_condition_unknown(
         ("review if (amount > 1) == (amount > 2)", 1, 12, "a condition is not a value"),
         ("rule a: review if amount > 1\n\nrule a: allow if amount < 1", 3, 1, "already used"),
         ('review if country == "FR\n', 1, 22, "unexpected character"),
+        ("review if " + "not " * 150 + "amount > 1", 1, 11, "the rule nests 152 deep; at most 100"),
+        ("review if amount" + " + 1" * 5000 + " > 1", 1, 1, "the rule nests too deeply"),
     ],
 )
 def test_refused_with_line_column_and_message(
@@ -163,3 +167,18 @@ def test_no_eval_or_exec_in_the_rules_package() -> None:
                 if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
                     name = func.attr if func.value.id in ("ast", "builtins") else None
                 assert name not in banned, f"{path.name}:{node.lineno} calls {name}"
+
+
+def test_the_rules_load_without_the_model_stack() -> None:
+    """The scoring hot path and ``fraudops rules check`` need neither CatBoost nor sklearn."""
+    import subprocess
+    import sys
+
+    heavy = ("catboost", "sklearn", "apache_beam", "fastapi")
+    code = (
+        "import sys, fraudops.rules, models.commands.rules; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

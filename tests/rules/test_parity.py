@@ -84,6 +84,8 @@ def test_closures_and_vectors_agree(
     )
     frame = pd.DataFrame(rows)
     fired = compiled.fired_frame(frame, LISTS)
+    scores = frame.pop("score").to_numpy()
+    assert (compiled.fired_frame(frame, LISTS, scores) == fired).all()
     decisions = compiled.decide_frame(fired, model)
     for i, values in enumerate(rows):
         outcome = compiled.decide(values, LISTS, DECISIONS[model[i]])
@@ -93,9 +95,7 @@ def test_closures_and_vectors_agree(
 
 
 @pytest.mark.slow
-def test_a_dataset_row_reads_as_the_scoring_service_payment(
-    small_history: pd.DataFrame, model_frame: pd.DataFrame
-) -> None:
+def test_a_dataset_row_reads_as_the_scoring_service_payment(small_history: pd.DataFrame) -> None:
     """payment_values (hot path: the Txn, its feature vector, the score) and dataset_columns
     (backtest: the dataset's stored columns) give every rule the same values."""
     history = small_history.copy()
@@ -123,5 +123,9 @@ def test_a_dataset_row_reads_as_the_scoring_service_payment(
         values = payment_values(txns[rec["transaction_id"]], features, float(scores[i]))
         expected = [n for j, n in enumerate(compiled.names) if fired[i, j]]
         assert compiled.fired(values, lists) == expected, rec
+        if i % 100 == 0:  # the feature vector in contract order reads the same
+            vector = [rec[n] for n in FEATURE_NAMES]
+            txn = txns[rec["transaction_id"]]
+            assert payment_values(txn, vector, float(scores[i])) == values
     assert fired[:, 0].sum() < len(frame)  # the missing countries fired neither way
     assert fired[:, 1:5].any(axis=0).all()
