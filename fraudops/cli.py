@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "erase": ("services.commands.erase", "right to erasure: erase --customer ID (audit-logged)"),
     "keys": ("services.commands.keys", "API keys: keys new --name N --scopes score"),
     "demo": ("demo.commands.demo", "the whole loop on this machine, ending with a summary"),
+    "rules": (
+        "models.commands.rules",
+        "rule sets: check / publish / activate / rollback / list / diff / backtest / bench",
+    ),
     "bench": ("fraudops.commands.bench", "speed benchmarks: bench pipeline | bench core"),
 }
 

@@ -9,13 +9,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class PathSettings(BaseSettings):
-    """Where dataset versions and model versions live: every command's default. Apart, so that a
+    """Where dataset, model and rule-set versions live: every command's default. Apart, so that a
     command that needs only these is not refused for another setting it does not use."""
 
     model_config = SettingsConfigDict(env_prefix="FRAUDOPS_", extra="ignore")
 
     dataset_dir: Path = Path("data/datasets")
     model_dir: Path = Path("data/models")
+    rules_dir: Path | None = None  # rule-set versions; default: "rules" beside model_dir
+
+    def rules_root(self) -> Path:
+        return self.rules_dir if self.rules_dir is not None else self.model_dir.parent / "rules"
 
 
 class CoreSettings(PathSettings):

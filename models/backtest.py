@@ -77,8 +77,11 @@ def _day(value: str | None, flag: str) -> int | None:
         raise BacktestError(f"{flag} {value!r}: expected a date YYYY-MM-DD") from exc
 
 
-def load_rows(root: Path, version: str, start: str | None, end: str | None) -> pd.DataFrame:
-    """The dataset's rows (features, labels, amounts) of the UTC days ``start`` .. ``end``."""
+def load_rows(
+    root: Path, version: str, start: str | None, end: str | None, extra: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The dataset's rows (features, labels, amounts) of the UTC days ``start`` .. ``end``, with
+    the ``extra`` columns the dataset has (others are left out)."""
     try:
         manifest = datasets.read_manifest(root, version)
     except datasets.DatasetError as exc:
@@ -90,7 +93,8 @@ def load_rows(root: Path, version: str, start: str | None, end: str | None) -> p
     first, last = _day(start, "--from"), _day(end, "--to")
     if first is not None and last is not None and first > last:
         raise BacktestError(f"--from {start} is after --to {end}")
-    columns = list(dict.fromkeys([*COLUMNS, *FEATURES]))
+    have = set(manifest.get("columns") or ())
+    columns = list(dict.fromkeys([*COLUMNS, *FEATURES, *(c for c in extra if c in have)]))
     frame = datasets.load_dataset(root, version, columns, ordered=False)  # order is irrelevant
     days = day_index(frame["timestamp"])
     keep = np.ones(len(frame), dtype=bool)

@@ -16,12 +16,10 @@ scoring service watching for hot-swap) sees either the old or the new aliases, n
 
 from __future__ import annotations
 
-import fcntl
 import getpass
 import json
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,15 +185,8 @@ class Registry:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     # --- internals --------------------------------------------------------------------------
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _locked(self) -> AbstractContextManager[None]:
+        return versioned.locked(self.root)
 
     def _write_aliases(self, aliases: dict[str, Any]) -> None:
         aliases["updated_at"] = _now()

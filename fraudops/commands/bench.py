@@ -40,6 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "with it as the shadow challenger (p99 of each, in the same run)",
     )
     p.add_argument("--challenger-rounds", type=int, default=3, help="scoring: A/B rounds")
+    p.add_argument(
+        "--rules-rounds",
+        type=int,
+        default=2,
+        help="scoring: A/B rounds at 500/s without / with the 50-rule bench set "
+        "(rules_us_per_payment); 0 skips them",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

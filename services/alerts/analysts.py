@@ -1,5 +1,7 @@
-"""Analyst credentials for the console: PBKDF2-SHA256 password hashes from the environment
-(``fraudops keys analyst --username U`` makes an entry); passwords are never stored."""
+"""Analyst credentials and roles for the console: PBKDF2-SHA256 password hashes from the
+environment (``fraudops keys analyst --username U [--role admin]`` makes an entry); passwords are
+never stored. Roles: ``analyst`` (the default: manages lists, proposes rule sets) and ``admin``
+(also activates and rolls back rule sets, deletes lists)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from services.common import actors
 # OWASP's current recommendation for PBKDF2-HMAC-SHA256; the count is part of each encoded hash,
 # so entries made with an earlier count (310,000) still verify
 ITERATIONS = 600_000
+ROLES = ("analyst", "admin")
+DEFAULT_ROLE = "analyst"
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
@@ -50,8 +54,9 @@ def verify_password(password: str, encoded: str) -> bool:
 
 
 class Analysts:
-    def __init__(self, entries: dict[str, str]) -> None:
+    def __init__(self, entries: dict[str, str], roles: dict[str, str] | None = None) -> None:
         self._hashes = entries
+        self._roles = roles or {}
         # verifying an unknown user costs the same as a known one (no user enumeration by time):
         # as many iterations as the costliest entry
         counts = [iterations_of(h) for h in entries.values()]
@@ -64,8 +69,8 @@ class Analysts:
     def from_json(cls, text: str) -> Analysts:
         entries = json.loads(text) if text.strip() else []
         if not isinstance(entries, list):
-            raise ValueError("analysts must be a JSON list of {username, password_hash}")
-        out = {}
+            raise ValueError("analysts must be a JSON list of {username, password_hash[, role]}")
+        out, roles = {}, {}
         for i, e in enumerate(entries):
             try:
                 username, password_hash = str(e["username"]), str(e["password_hash"])
@@ -77,8 +82,11 @@ class Analysts:
                 iterations_of(password_hash)
             except ValueError as exc:
                 raise ValueError(f"analyst entry {i}: password_hash: {exc}") from None
-            out[username] = password_hash
-        return cls(out)
+            role = e.get("role", DEFAULT_ROLE)
+            if role not in ROLES:
+                raise ValueError(f"analyst entry {i}: role {role!r}: one of {', '.join(ROLES)}")
+            out[username], roles[username] = password_hash, role
+        return cls(out, roles)
 
     def __len__(self) -> int:
         return len(self._hashes)
@@ -87,6 +95,13 @@ class Analysts:
         encoded = self._hashes.get(unicodedata.normalize("NFC", username))
         ok = verify_password(password, encoded or self._dummy)
         return ok and encoded is not None
+
+    def role(self, username: str) -> str | None:
+        """The configured analyst's role (read at start, like the entries), None if unknown."""
+        username = unicodedata.normalize("NFC", username)
+        if username not in self._hashes:
+            return None
+        return self._roles.get(username, DEFAULT_ROLE)
 
     def fingerprint(self, username: str) -> str | None:
         """Stands for the analyst's configured entry in a session: a session made under another

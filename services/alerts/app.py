@@ -10,6 +10,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -19,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.sessions import SessionMiddleware
 
 from fraudops import redis_clients
+from fraudops.rules.lists import ListStore
 from fraudops.settings import CoreSettings, secret
-from services.alerts import console, csrf
+from services.alerts import console, console_lists, console_rules, csrf, lists_api
 from services.alerts.analysts import ITERATIONS, Analysts
 from services.alerts.channels import Message, channels_from
 from services.alerts.consumer import AlertConsumer
@@ -29,6 +31,7 @@ from services.alerts.login_throttle import BoundedVerifier, LoginThrottle
 from services.alerts.metrics import ERRORS, OPERATIONAL
 from services.alerts.notify import Notifier
 from services.alerts.outbox import OutboxPublisher
+from services.alerts.rulesets import RuleSets, open_registry
 from services.alerts.sessions import ConsoleSessions, SessionStore
 from services.alerts.settings import AlertsSettings
 from services.common.app import service_app
@@ -77,8 +80,12 @@ def operational_message(alert: AmAlert) -> Message:
 
 
 def create_app(
-    settings: AlertsSettings | None = None, clock: Callable[[], datetime] = utcnow
+    settings: AlertsSettings | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    rule_sets: Callable[[Path], RuleSets | None] = open_registry,
 ) -> Any:
+    """``rule_sets`` opens the rule-set registry under ``FRAUDOPS_RULES_DIR`` (a test double in
+    tests until fraudops.rules.registry is there)."""
     settings = settings or AlertsSettings()
     core = CoreSettings()
     keys = KeyRing.from_json(settings.api_keys)
@@ -119,6 +126,7 @@ def create_app(
             client, core.key_prefix, settings.session_max_age_s
         )
         app.state.login_throttle = LoginThrottle(client, core.key_prefix, settings)
+        app.state.lists = ListStore(client, core.key_prefix)
         if not channels:
             log.warning(
                 "no channel configured (webhook_url, smtp_host + email_to): alerts are "
@@ -146,6 +154,9 @@ def create_app(
         ERRORS,
     )
     app.state.analysts = analysts
+    app.state.rules_dir = settings.rules_dir or core.model_dir.parent / "rules"
+    app.state.rule_sets = rule_sets(app.state.rules_dir)
+    app.include_router(lists_api.router)
     app.state.login_verifier = BoundedVerifier(settings.login_concurrency, settings.login_queue)
     if analysts.outdated:
         log.warning(
@@ -172,6 +183,8 @@ def create_app(
             https_only=settings.secure_cookies,
         )
         app.include_router(console.router)
+        app.include_router(console_lists.router)
+        app.include_router(console_rules.router)
     else:
         log.warning("FRAUDOPS_ALERTS_SESSION_SECRET unset: the console is off")
 

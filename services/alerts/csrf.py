@@ -25,7 +25,7 @@ from services.alerts.metrics import ERRORS
 FIELD = "csrf_token"
 SESSION_KEY = "csrf"
 FORM_TYPE = "application/x-www-form-urlencoded"
-MAX_FIELDS = 20  # the console's forms have at most 3
+MAX_FIELDS = 20  # the console's forms have at most 4
 log = logging.getLogger("fraudops.alerts.csrf")
 
 

@@ -1,5 +1,5 @@
 """``fraudops keys new --name N --scopes score``: a new API key and its hashed config entry;
-``fraudops keys analyst --username U`` (password on stdin): a console login entry."""
+``fraudops keys analyst --username U [--role admin]`` (password on stdin): a console login entry."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "600,000 iterations)",
     )
     a.add_argument("--username", required=True, help="letters (any alphabet), digits, ._@-")
+    a.add_argument(
+        "--role",
+        choices=("analyst", "admin"),
+        default="analyst",
+        help="analyst (default): lists, rule proposals; admin: also activates rule sets",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
                 "fraudops keys analyst: the password needs at least 12 characters", file=sys.stderr
             )
             return 2
-        print(json.dumps({"username": username, "password_hash": hash_password(password)}))
+        entry = {"username": username, "password_hash": hash_password(password), "role": args.role}
+        print(json.dumps(entry))
         return 0
     if args.action == "hash":
         print(hash_key(sys.stdin.readline().strip()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -76,28 +77,37 @@ def encode(
     reasons: list[dict[str, Any]] | None = None,
     *,
     request_id: str | None = None,
+    rules: tuple[str, Sequence[str], str] | None = None,
 ) -> bytes:
-    return orjson.dumps(
-        {
-            "transaction_id": tx.transaction_id,
-            "ts": tx.ts,
-            "customer_id": tx.customer_id,
-            "terminal_id": tx.terminal_id,
-            "amount_milli": tx.amount_milli,
-            "currency": tx.currency,
-            "mcc": tx.mcc,
-            "country": tx.country,
-            "channel": tx.channel,
-            "score": score,
-            "decision": decision,
-            "model_version": model_version,
-            "degraded": degraded,
-            "features": features,
-            "reasons": reasons or [],
-            "scored_at": scored_at,
-            "request_id": request_id,
-        }
-    )
+    """One decision as the log keeps it; ``rules``: (rule-set version, the rules that fired, the
+    model's own decision), present only while a rule set is active: ``decision`` is then the
+    final one, and the model is judged on ``model_decision``."""
+    doc = {
+        "transaction_id": tx.transaction_id,
+        "ts": tx.ts,
+        "customer_id": tx.customer_id,
+        "terminal_id": tx.terminal_id,
+        "amount_milli": tx.amount_milli,
+        "currency": tx.currency,
+        "mcc": tx.mcc,
+        "country": tx.country,
+        "channel": tx.channel,
+        "score": score,
+        "decision": decision,
+        "model_version": model_version,
+        "degraded": degraded,
+        "features": features,
+        "reasons": reasons or [],
+        "scored_at": scored_at,
+        "request_id": request_id,
+    }
+    if rules is not None:
+        doc["rules_version"], doc["rules"], doc["model_decision"] = (
+            rules[0],
+            list(rules[1]),
+            rules[2],
+        )
+    return orjson.dumps(doc)
 
 
 def decode(raw: bytes) -> dict[str, Any]:

@@ -13,6 +13,9 @@ import redis.asyncio as aredis
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from fraudops.redis_clients import sync_client
+from fraudops.rules.lists import ListStore
+from fraudops.settings import CoreSettings
 from services.common.app import service_app
 from services.common.auth import KeyRing
 from services.common.drain import DRAINING_DETAIL, draining
@@ -28,6 +31,7 @@ from services.scoring.metrics import ERRORS
 from services.scoring.model_holder import ModelHolder
 from services.scoring.openapi import document_score_routes
 from services.scoring.profiles import AdminRedis, Wire
+from services.scoring.rules_holder import RulesHolder
 from services.scoring.schemas import Health, Ready
 from services.scoring.settings import ScoringSettings
 from services.scoring.shadow import Activity, Shadow
@@ -94,6 +98,15 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             await shadow.holder.refresh()
             scorer.answers.shadow = shadow.apply
             tasks.append(asyncio.create_task(shadow.holder.watch(settings.model_poll_s)))
+        if settings.rules:
+            # lists are read rarely (when their version moves), by a sync client in a thread
+            lists_client = sync_client(url, cluster, socket_timeout=2)
+            rules = RulesHolder(
+                CoreSettings().rules_root(), ListStore(lists_client, store_cfg.prefix)
+            )
+            await rules.refresh()
+            scorer.rules = rules
+            tasks.append(asyncio.create_task(rules.watch(settings.model_poll_s)))
         writer = asyncio.create_task(scorer.answers.run())
         if not len(keys):
             log.warning("no API keys configured: every score request will be refused (401)")
@@ -109,6 +122,8 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
             await scorer.replay.replay()
             wire.close()
             await client.aclose()
+            if scorer.rules is not None and scorer.rules.cache is not None:
+                scorer.rules.cache.store.client.close()
 
     app = service_app(
         "fraudops scoring",

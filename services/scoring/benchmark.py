@@ -312,6 +312,7 @@ def run(args: argparse.Namespace) -> None:
         server, base = serve(port, args.workers, {
             "FRAUDOPS_API_KEYS": json.dumps([entry]),
             "FRAUDOPS_MODEL_DIR": str(tmp / "models"),
+            "FRAUDOPS_RULES_DIR": str(tmp / "rules"),
             "FRAUDOPS_KEY_PREFIX": cfg.prefix,
             "FRAUDOPS_SCORING_RATE_LIMIT_PER_KEY": str(args.rate_limit),
             "FRAUDOPS_SCORING_RATE_LIMIT_WINDOW_S": "1",
@@ -343,6 +344,22 @@ def run(args: argparse.Namespace) -> None:
             say(f"p99 at {rate}/s without / with a challenger: "
                 f"{results['shadow']['p99_without_challenger_ms']:.2f} / "
                 f"{results['shadow']['p99_with_challenger_ms']:.2f} ms")  # fmt: skip
+        if args.rules_rounds > 0:
+            from fraudops.rules.lists import ListStore
+            from services.scoring.rules_bench import rules_ab
+
+            rate = RATES[0]
+            results["rules"] = rules_ab(
+                base,
+                tmp / "rules",
+                ListStore(client, cfg.prefix),
+                lambda: wrk(base, key, max(4, round(rate * 0.025)), seconds, 20.0),
+                args.rules_rounds,
+            )
+            results["rules_us_per_payment"] = results["rules"]["rules_us_per_payment"]
+            say(f"rules at {rate}/s: {results['rules_us_per_payment']} us per payment; p99 "
+                f"without / with: {results['rules']['p99_without_rules_ms']:.2f} / "
+                f"{results['rules']['p99_with_rules_ms']:.2f} ms")  # fmt: skip
         results["rss_mb"] = worker_rss_mb(server.pid)
         results |= scoring_log_size(client, cfg.prefix)
         # the highest rate any run sustained within the p99 objective

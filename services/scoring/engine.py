@@ -32,6 +32,7 @@ from services.scoring.decisions import build_answers
 from services.scoring.metrics import DEGRADED, DUPLICATES
 from services.scoring.profiles import AdminRedis, ProfileReader, Wire
 from services.scoring.replay import DegradedReplay
+from services.scoring.rules_holder import RulesHolder
 
 __all__ = ["BATCH_CHUNK", "Busy", "Scorer"]
 
@@ -56,6 +57,7 @@ class Scorer:
         self.replay = replay
         self.budget_s = budget_s
         self.batch_budget_s = batch_budget_s
+        self.rules: RulesHolder | None = None  # the fraud team's rules, applied after the model
 
     @classmethod
     def create(
@@ -148,10 +150,14 @@ class Scorer:
                     known[txs[i].transaction_id] = body
             DUPLICATES.inc(len(txs) - len(rest))
             return [known[tx.transaction_id] for tx in txs]
-        got = await self.profiles.read(txs, budget)
+        holder = self.rules
+        lists = holder if holder is not None and holder.uses_lists else None
+        got = await self.profiles.read(txs, budget, [lists.version_command()] if lists else ())
         if isinstance(got, str):
             return list(self._degrade(model, txs, request_ids, got))
-        stored, profiles = got
+        stored, profiles, extra = got
+        if lists is not None:
+            await lists.lists_moved(extra[0])
         fresh = [i for i, p in enumerate(profiles) if stored[i] is None and p.applied]
         answers: list[bytes | None] = list(stored)
         if fresh:
@@ -162,6 +168,7 @@ class Scorer:
                 [request_ids[i] for i in fresh],
                 degraded=False,
                 with_log=self.answers.logging_enabled,
+                rules=holder.current if holder else None,
             )
             queued = []
             for i, (body, entry) in zip(fresh, bodies, strict=True):
@@ -191,6 +198,7 @@ class Scorer:
             request_ids,
             degraded=True,
             with_log=self.answers.logging_enabled,
+            rules=self.rules.current if self.rules else None,
         )
         self.replay.keep([(tx, *answer) for tx, answer in zip(txs, answers, strict=True)])
         return [body for body, _ in answers]

@@ -65,3 +65,16 @@ SHADOW_SECONDS = Histogram(
     "Time of one challenger model call over a chunk of logged payments",
     buckets=LATENCY_BUCKETS,
 )
+RULE_HITS = Counter(
+    "fraudops_scoring_rule_hits_total",
+    "Payments on which a rule of the active rule set fired (its action may not be the decision: "
+    "an allow rule or the model may have won, see docs/rules.md)",
+    ["rule"],
+)
+RULES_INFO = Gauge(
+    "fraudops_scoring_rules_info",
+    "The rule set version active (value 1)",
+    ["version"],
+    multiprocess_mode="liveall",
+)
+RULES_SWAPS = Counter("fraudops_scoring_rules_swaps_total", "Rule set versions swapped in")

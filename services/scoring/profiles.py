@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aredis
@@ -120,9 +121,10 @@ class ProfileReader:
             limiter.unavailable(exc)
 
     async def read(
-        self, txs: list[Txn], budget_s: float
-    ) -> tuple[list[bytes | None], list[Profiles]] | str:
-        """Per payment: (stored answer, Profiles); or the reason Redis could not be used."""
+        self, txs: list[Txn], budget_s: float, extra: Sequence[Command] = ()
+    ) -> tuple[list[bytes | None], list[Profiles], list[Any]] | str:
+        """Per payment: (stored answer, Profiles), and the replies of ``extra`` commands sent in
+        the same round trip (the rules' lists version); or the reason Redis could not be used."""
         if not self.breaker.allows():
             return "breaker_open"
         commands: list[Command] = []
@@ -132,6 +134,7 @@ class ProfileReader:
             commands.append(["GET", layout.answer_key(self.cfg.prefix, tx.transaction_id)])
             commands += tx_commands(self.cfg, tx)
             spans.append((start, len(commands)))  # one reply per command
+        commands += extra
         started = time.perf_counter()
         try:
             async with asyncio.timeout(budget_s):
@@ -155,4 +158,4 @@ class ProfileReader:
         except (RedisError, ValueError, TypeError) as exc:
             log.error("unexpected redis reply: %s", exc)
             return "bad_reply"
-        return stored, profiles
+        return stored, profiles, list(replies[len(replies) - len(extra) :]) if extra else []

@@ -24,6 +24,11 @@ class ScoreResponse(BaseModel):
     model_version: str
     reasons: list[Reason] = Field(description="the 3 features that raised the score most")
     degraded: bool = Field(description="true: profiles unavailable, request-only features")
+    rules: list[str] = Field(
+        default_factory=list,
+        description="the fraud team's rules that fired on this payment, in the rule set's order "
+        "(docs/rules.md: an allow rule beats a decline, a decline beats a review)",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -62,6 +62,10 @@ class ScoringSettings(BaseSettings):
     # default, a Redis outage must not take every replica out of the load balancer at once)
     ready_needs_redis: bool = False
 
+    # the fraud team's rules (docs/rules.md): the rule registry's active set, applied after the
+    # model; false: the model alone decides
+    rules: bool = True
+
     def store(self) -> tuple[str, StoreConfig, bool, int]:
         """The profile store: its URL, its layout, whether the URL names a Redis Cluster, and the
         scoring log's shards."""

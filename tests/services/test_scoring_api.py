@@ -26,7 +26,8 @@ def test_score_answers_the_contract(client: TestClient, keys: dict[str, str]) ->
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"transaction_id", "score", "decision", "model_version", "reasons",
-                         "degraded"}  # fmt: skip
+                         "degraded", "rules"}  # fmt: skip
+    assert body["rules"] == []  # no rule set active
     assert body["transaction_id"] == "p-1" and 0 <= body["score"] <= 1
     assert body["decision"] in ("approve", "review", "decline")
     assert body["model_version"] == "m1" and body["degraded"] is False

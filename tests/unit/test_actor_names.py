@@ -32,11 +32,13 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(analysts_module, "hash_password", fast)
 
 
-def keys_analyst(name: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def keys_analyst(
+    name: str, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, str]:
     old = sys.stdin
     sys.stdin = io.StringIO("a long enough password\n")
     try:
-        code = main(["keys", "analyst", "--username", name])
+        code = main(["keys", "analyst", "--username", name, *extra])
     finally:
         sys.stdin = old
     out, err = capsys.readouterr()
@@ -96,3 +98,14 @@ def test_a_header_that_is_not_utf8_is_refused() -> None:
     with pytest.raises(HTTPException) as exc:
         policy.labeller("analyst", f"Bearer {key}", "jos%E9")  # latin-1, not UTF-8
     assert exc.value.status_code == 422
+
+
+def test_keys_analyst_gives_the_role(capsys: pytest.CaptureFixture[str]) -> None:
+    """Analysts propose rule sets; only an admin activates them (issue 22)."""
+    entries = [json.loads(keys_analyst(n, capsys, *extra)[1])
+               for n, extra in (("ana", ()), ("root", ("--role", "admin")))]  # fmt: skip
+    assert [e["role"] for e in entries] == ["analyst", "admin"]
+    analysts = Analysts.from_json(json.dumps(entries))
+    assert (analysts.role("ana"), analysts.role("root")) == ("analyst", "admin")
+    with pytest.raises(SystemExit):
+        keys_analyst("eve", capsys, "--role", "owner")

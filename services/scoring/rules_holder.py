@@ -1,0 +1,125 @@
+"""The fraud team's active rule set and named lists, as every scoring worker applies them.
+
+Rule set: the rule registry's ``active`` alias is polled like the model's (``watch``); a new
+version is compiled once, in a thread, then swapped in, so it reaches every worker within a poll
+interval. A version that does not compile any more (a feature renamed since) is refused, logged,
+and the previous one stays.
+
+Lists: a set that names lists reads the lists' version key in the payment's own Redis round trip
+(``version_command``); when it moved, the lists are read again (one script, in a thread) before
+the answer, so a list changed through the API applies from the next payment on. Redis away: the
+last lists read stay in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fraudops.rules import CompiledRules
+from fraudops.rules.lists import ListCache, ListStore
+from fraudops.rules.registry import ALIASES, RuleRegistry
+from services.scoring.metrics import RULES_INFO, RULES_SWAPS
+
+log = logging.getLogger("fraudops.scoring")
+Lists = Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class ActiveRules:
+    """One answer's view: the compiled set and the lists as read at one version."""
+
+    version: str
+    compiled: CompiledRules
+    lists: Lists = field(default_factory=dict)
+    names_lists: bool = False  # the set names lists (it reads their version per round trip)
+
+
+class RulesHolder:
+    def __init__(self, root: Path, lists: ListStore | None) -> None:
+        self.registry = RuleRegistry(root)
+        # a sync client's lists: read in a thread, only when their version moves
+        self.cache = ListCache(lists) if lists is not None else None
+        self.current: ActiveRules | None = None
+        self._seen: tuple[float, int] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def uses_lists(self) -> bool:
+        cur = self.current
+        return cur is not None and self.cache is not None and cur.names_lists
+
+    def version_command(self) -> list[Any]:
+        assert self.cache is not None
+        return ["GET", self.cache.store.version_key]
+
+    async def refresh(self) -> bool:
+        """Compile and swap in the active version if it moved; True when swapped."""
+        try:
+            st = (self.registry.root / ALIASES).stat()
+            stamp: tuple[float, int] | None = (st.st_mtime, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._seen:
+            return False
+        self._seen = stamp
+        wanted = self.registry.active() if stamp else None
+        if wanted == (self.current.version if self.current else None):
+            return False
+        if wanted is None:
+            self._swap(None)
+            return True
+        try:
+            compiled = await asyncio.to_thread(self.registry.load, wanted)
+        except Exception as exc:  # a set this code cannot compile: keep the one in use
+            log.error("rule set %s refused: %s", wanted, exc)
+            return False
+        names_lists = bool(compiled.ruleset.list_names())
+        held = self.cache.lists if self.cache is not None else {}
+        self._swap(ActiveRules(wanted, compiled, held, names_lists))
+        if self.uses_lists and self.cache is not None and self.cache.version < 0:
+            await self.lists_moved(None)  # the first set naming lists: read them before use
+        return True
+
+    def _swap(self, rules: ActiveRules | None) -> None:
+        old = self.current
+        self.current = rules
+        if old is not None:
+            RULES_INFO.labels(old.version).set(0)
+        if rules is not None:
+            RULES_INFO.labels(rules.version).set(1)
+        RULES_SWAPS.inc()
+        log.info("rule set %s active (was %s)", rules.version if rules else None,
+                 old.version if old else None)  # fmt: skip
+
+    async def lists_moved(self, seen: Any) -> None:
+        """Read the lists again when the version seen in a round trip (a GET's reply; None: no
+        list was ever made) is not the one held."""
+        if self.cache is None:
+            return
+        version = int(seen) if seen is not None else 0
+        if version == self.cache.version:
+            return
+        async with self._lock:  # one reader at a time; the others then find it current
+            if version == self.cache.version:
+                return
+            try:
+                lists = await asyncio.to_thread(self.cache.at, version)
+            except Exception as exc:  # Redis away: the lists held stay in use
+                log.warning("lists not read (%s): the previous ones stay", type(exc).__name__)
+                return
+            cur = self.current
+            if cur is not None:
+                self.current = ActiveRules(cur.version, cur.compiled, lists, cur.names_lists)
+
+    async def watch(self, poll_s: float) -> None:
+        while True:
+            await asyncio.sleep(poll_s)
+            try:
+                await self.refresh()
+            except Exception as exc:  # never let the watcher die
+                log.error("rule set refresh failed: %s", exc)
