@@ -154,7 +154,7 @@ def create_app(
         ERRORS,
     )
     app.state.analysts = analysts
-    app.state.rules_dir = settings.rules_dir or core.model_dir.parent / "rules"
+    app.state.rules_dir = core.rules_root()  # FRAUDOPS_RULES_DIR, as scoring and the CLI take it
     app.state.rule_sets = rule_sets(app.state.rules_dir)
     app.include_router(lists_api.router)
     app.state.login_verifier = BoundedVerifier(settings.login_concurrency, settings.login_queue)

@@ -3,8 +3,6 @@ hashes and the session secret never live in the repo)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -73,9 +71,6 @@ class AlertsSettings(BaseSettings):
         default="[]",
         validation_alias=AliasChoices("FRAUDOPS_ALERTS_API_KEYS", "FRAUDOPS_API_KEYS"),
     )
-    # the rule-set registry the console's rules pages show (fraudops.rules.registry); unset:
-    # "rules" beside FRAUDOPS_MODEL_DIR (data/rules), as the rules commands take it
-    rules_dir: Path | None = Field(default=None, validation_alias="FRAUDOPS_RULES_DIR")
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     public_url: str = "http://127.0.0.1:8002"  # where the console is reached (links in alerts)
 
