@@ -18,6 +18,8 @@ from demo.phases import Workspace
 from demo.processes import Service, free_port
 from demo.ui import bar, console, step, ticks
 
+ADMIN = "admin"  # the console user who activates rule sets (role admin)
+
 
 @dataclass(frozen=True, repr=False)  # no repr: a traceback or log line never shows a secret
 class Credentials:
@@ -29,6 +31,8 @@ class Credentials:
     entries: dict[str, dict[str, object]]  # the services' configured (hashed) keys
     token_secret: str
     password: str  # the console analyst's
+    lists_key: str  # the fraud team's tool on /v1/lists
+    admin_password: str  # the console admin's, who activates rule sets
 
     @classmethod
     def make(cls) -> Credentials:
@@ -39,9 +43,11 @@ class Credentials:
         console_key, console_entry = new_key(
             "demo-console", ["label:analyst", "label:on-behalf", "monitoring"]
         )
-        entries = {"score": score_entry, "chargeback": cb_entry, "console": console_entry}
+        lists_key, lists_entry = new_key("demo-fraud-team", ["lists:read", "lists:write"])
+        entries = {"score": score_entry, "chargeback": cb_entry, "console": console_entry,
+                   "lists": lists_entry}  # fmt: skip
         return cls(score_key, cb_key, console_key, entries, secrets.token_urlsafe(32),
-                   secrets.token_urlsafe(12))  # fmt: skip
+                   secrets.token_urlsafe(12), lists_key, secrets.token_urlsafe(12))  # fmt: skip
 
 
 def define_services(work: Workspace, creds: Credentials) -> list[Service]:
@@ -53,9 +59,13 @@ def define_services(work: Workspace, creds: Credentials) -> list[Service]:
         "DATABASE_URL": work.db_url,
         "FRAUDOPS_KEY_PREFIX": work.prefix,
         "FRAUDOPS_MODEL_DIR": str(work.models),
+        "FRAUDOPS_RULES_DIR": str(work.rules),
     }
     ports = {name: free_port() for name in ("scoring", "feedback", "alerts")}
-    analysts = [{"username": "analyst", "password_hash": hash_password(creds.password)}]
+    analysts = [
+        {"username": "analyst", "password_hash": hash_password(creds.password)},
+        {"username": ADMIN, "password_hash": hash_password(creds.admin_password), "role": "admin"},
+    ]
     return [
         Service("scoring", ports["scoring"], {
             **common,
@@ -78,6 +88,7 @@ def define_services(work: Workspace, creds: Credentials) -> list[Service]:
             "FRAUDOPS_ALERTS_FEEDBACK_URL": f"http://127.0.0.1:{ports['feedback']}",
             "FRAUDOPS_ALERTS_FEEDBACK_API_KEY": creds.console_key,
             "FRAUDOPS_ALERTS_PUBLIC_URL": f"http://127.0.0.1:{ports['alerts']}",
+            "FRAUDOPS_ALERTS_API_KEYS": json.dumps([creds.entries["lists"]]),
         }, work.root / "alerts.log"),
     ]  # fmt: skip
 
@@ -89,11 +100,11 @@ def start_services(services: list[Service]) -> None:
 
 
 def replay(
-    scoring: Service, creds: Credentials, live: pd.DataFrame, cfg: DemoConfig
+    scoring: Service, creds: Credentials, live: pd.DataFrame, cfg: DemoConfig, which: str = ""
 ) -> pd.DataFrame:
     """The live payments through POST /v1/score, in time order; the answers and latencies."""
     with (
-        step(f"replaying {len(live):,} payments through POST /v1/score"),
+        step(f"replaying {which}{len(live):,} payments through POST /v1/score"),
         bar("scored", len(live)) as progress,
     ):
         return traffic.replay(scoring.url, creds.score_key, live, cfg.concurrency, ticks(progress))

@@ -50,6 +50,10 @@ class Workspace:
         return self.root / "models"
 
     @property
+    def rules(self) -> Path:
+        return self.root / "rules"
+
+    @property
     def db_url(self) -> str:
         return f"sqlite:///{self.root / 'fraudops.db'}"
 
@@ -154,6 +158,14 @@ def train_challenger(work: Workspace, dataset: str) -> str:
                                    registry, "fraudops demo: challenger")  # fmt: skip
         registry.set_challenger(version, "demo: shadow-scored during the replay")
     return version
+
+
+def review_thresholds(work: Workspace, versions: set[str]) -> dict[str, float]:
+    """Each model version's review threshold (what the model alone would have held)."""
+    from models.registry import Registry
+
+    registry = Registry(work.models)
+    return {v: float(registry.manifest(v)["thresholds"]["review"]) for v in versions}
 
 
 def retrain(work: Workspace) -> tuple[dict[str, Any], str | None]:

@@ -1,8 +1,10 @@
 """The whole loop on one machine, as a newcomer meets it (``fraudops demo``).
 
 simulate -> Beam backfill + dataset v1 -> train + report, and a challenger -> scoring, feedback and
-alerts services -> replay the next days over HTTP (shadow-scored) -> in-app answers and
-chargebacks over HTTP -> shadow report -> dataset v2 -> retrain -> gate -> promote -> hot-swap ->
+alerts services -> replay the first half of the next days over HTTP (shadow-scored) -> in-app
+answers and chargebacks over HTTP -> the fraud team lists the terminals where several card holders
+were defrauded and activates a rule declining there (demo.analyst) -> the second half, its answers
+and chargebacks -> shadow report -> dataset v2 -> retrain -> gate -> promote -> hot-swap ->
 summary. Secrets (API keys, the token secret, the analyst password) are made for this run and
 never written to the repository. The phases live in
 demo.phases (offline) and demo.live (services up); this module is the loop and the clean-up.
@@ -14,10 +16,12 @@ import json
 import time
 from typing import Any
 
-from demo import live, phases
+import pandas as pd
+
+from demo import analyst, live, phases
 from demo.config import DemoConfig
 from demo.processes import EmbeddedRedis, Service
-from demo.summary import print_summary, summarise
+from demo.summary import print_summary, rules_result, summarise
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -41,9 +45,24 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         live.start_services(services)
         scoring, feedback, alerts = services
 
-        answers = live.replay(scoring, creds, payments, cfg)
-        plan, statuses = live.send_labels(feedback, creds, answers, cfg)
+        # the first half of the live days; the fraud team acts on its labels; the second half
+        mid = split + pd.Timedelta(days=cfg.replay_days / 2)
+        first_half = live.replay(scoring, creds, payments[payments.timestamp < mid], cfg,
+                                 "the first half: ")  # fmt: skip
+        plan, statuses = live.send_labels(feedback, creds, first_half, cfg)
+        live.wait_ingested(work.db_url, len(first_half))
+        since = max(split, mid - pd.Timedelta(days=2)).to_pydatetime()
+        activation = analyst.act(work, scoring, alerts, creds, since)
+        second_half = live.replay(scoring, creds, payments[payments.timestamp >= mid], cfg,
+                                  "the second half: ")  # fmt: skip
+        more_plan, more_statuses = live.send_labels(feedback, creds, second_half, cfg)
+        answers = pd.concat([first_half, second_half], ignore_index=True)
+        plan = pd.concat([plan, more_plan], ignore_index=True)
+        statuses = pd.concat([statuses, more_statuses], ignore_index=True)
         live.wait_ingested(work.db_url, len(answers))
+        review_at = phases.review_thresholds(work, set(second_half["model_version"].dropna()))
+        hits = analyst.metric_hits(scoring.url)
+        rules = rules_result(first_half, second_half, activation, hits, review_at)
         shadow = live.shadow_result(work, challenger)
 
         run, production = phases.retrain(work)
@@ -56,7 +75,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                             f"{alerts.url}/console", time.monotonic() - started)  # fmt: skip
         summary["backtest"] = backtest
         summary["shadow"] = shadow
-        print_summary(summary, creds.password)
+        summary["rules"] = rules
+        print_summary(summary, creds.password, creds.admin_password)
         (work.root / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         if cfg.keep_running:
             live.serve_until_interrupted()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from demo import traffic
+from demo.analyst import LIST, Activation
 
 
 def summarise(
@@ -54,8 +56,8 @@ def summarise(
     }
 
 
-def print_summary(s: dict[str, Any], password: str) -> None:
-    """The summary table on stdout; the analyst password is shown here only, never logged."""
+def print_summary(s: dict[str, Any], password: str, admin_password: str) -> None:
+    """The summary table on stdout; the console passwords are shown here only, never logged."""
     t = Table(title="fraudops demo", show_header=False)
     d = s["decisions"]
     rows = [
@@ -74,8 +76,13 @@ def print_summary(s: dict[str, Any], password: str) -> None:
         ("datasets", " -> ".join(str(v) for v in s["datasets"])),
         (f"backtest, live days of {s['backtest']['dataset']}", backtest_line(s["backtest"])),
         ("shadow, labelled live payments", shadow_line(s["shadow"])),
+        ("rules, activated mid-run", rules_line(s["rules"])),
         ("report", s["report"]),
-        ("console", f"{s['console']} (user analyst, password {password}; while running)"),
+        (
+            "console",
+            f"{s['console']} (user analyst, password {password}; user admin, "
+            f"password {admin_password}; while running)",
+        ),
         ("wall time", f"{s['seconds']:.0f} s"),
     ]
     for k, v in rows:
@@ -115,4 +122,57 @@ def shadow_line(sh: dict[str, Any]) -> str:
         f"({sh['skipped']:,} skipped); {sh['labelled']:,} labelled, {sh['frauds']:,} frauds: "
         f"AP champion {ap(sh['champion_ap'])}, challenger {ap(sh['challenger_ap'])}"
         + (f" (difference 95% CI [{ci[0]:+.3f}, {ci[1]:+.3f}])" if ci else "")
+    )
+
+
+def rules_result(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    activation: Activation | None,
+    metric: dict[str, float],
+    review_at: Mapping[str, float],
+) -> dict[str, Any]:
+    """The rule's effect on the payments replayed after it was activated: hits per rule (from
+    the answers' ``rules``, and as the scoring service counted them), the frauds it fired on
+    (the simulator's labels), those the model alone would have approved (score under its
+    version's review threshold, ``review_at``) and the legitimate payments it held."""
+    if activation is None:
+        return {"version": None, "activated_after": len(before)}
+    fired = after["rules"].map(lambda r: isinstance(r, list) and len(r) > 0)
+    fraud = after["is_fraud"] == 1
+    review = after["model_version"].map(review_at).astype(float)
+    model_approves = after["score"] < review  # False where unknown (an error, a model not given)
+    hits: dict[str, int] = {}
+    for names in after["rules"]:
+        for name in names if isinstance(names, list) else []:
+            hits[name] = hits.get(name, 0) + 1
+    return {
+        "version": activation.version,
+        "list": LIST,
+        "terminals": activation.terminals,  # terminal -> card holders defrauded there
+        "list_version": activation.list_version,
+        "activated_after": len(before),
+        "hits_before": int(before["rules"].map(lambda r: isinstance(r, list) and r != []).sum()),
+        "hits": hits,
+        "metric_hits": {k: int(v) for k, v in metric.items()},
+        "listed_payments_after": int(after["terminal_id"].isin(activation.terminals).sum()),
+        "frauds_caught": int((fired & fraud).sum()),
+        "fraud_amount_caught": round(float(after.loc[fired & fraud, "amount"].sum()), 2),
+        "frauds_only_the_rule_caught": int((fired & fraud & model_approves).sum()),
+        "legit_held": int((fired & ~fraud).sum()),
+    }
+
+
+def rules_line(r: dict[str, Any]) -> str:
+    """``r1 after 4,100 payments (@compromised_terminals: 5 terminals): compromised_terminal 23
+    hits; caught 20 frauds (1,234.00; 4 of them the model alone would have approved), held 3
+    legit``."""
+    if r["version"] is None:
+        return f"none: no fraud confirmed in the first {r['activated_after']:,} payments"
+    hits = ", ".join(f"{k} {v:,} hits" for k, v in r["hits"].items()) or "no hits"
+    return (
+        f"{r['version']} after {r['activated_after']:,} payments (@{r['list']}: "
+        f"{len(r['terminals'])} terminals): {hits}; caught {r['frauds_caught']:,} frauds "
+        f"({r['fraud_amount_caught']:,.2f}; {r['frauds_only_the_rule_caught']:,} of them the model "
+        f"alone would have approved), held {r['legit_held']:,} legit"
     )

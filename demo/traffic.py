@@ -75,6 +75,7 @@ def replay(
                 "score": a["score"],
                 "degraded": a["degraded"],
                 "model_version": a["model_version"],
+                "rules": a.get("rules", []),
                 "latency_ms": ms,
             }
 
@@ -85,7 +86,8 @@ def replay(
         _gather([call(payment(r)) for r in ordered.itertuples()], concurrency, progress)
     )
     return pd.DataFrame(answers).merge(
-        ordered[["transaction_id", "amount", "is_fraud", "customer_id"]], on="transaction_id"
+        ordered[["transaction_id", "amount", "is_fraud", "customer_id", "terminal_id"]],
+        on="transaction_id",
     )
 
 

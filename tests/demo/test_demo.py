@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudops.rules.registry import RuleRegistry
 from models.registry import Registry
 from tests.alerts.receivers import WebhookReceiver
 
@@ -85,6 +86,24 @@ def test_the_whole_loop_ends_with_a_summary(tmp_path: Path) -> None:
         assert (ap is None) if sh["frauds"] == 0 else (0 <= ap <= 1)
     # the challenger never reached production: the retrain flow compared m1 with its candidate
     assert production in (s["models"]["first"], s["models"]["candidate"])
+    # the rules line: mid-run an analyst listed terminals found in the confirmed frauds (the
+    # labels, not the simulator's secret) and the admin activated r1 in the console; from then
+    # on every payment at a listed terminal carries the rule in its answer, none before did
+    ru = s["rules"]
+    assert "rules, activated mid-run" in r.stdout and ru["version"] == "r1", ru
+    assert 0 < ru["activated_after"] < s["transactions"]
+    assert ru["list"] == "compromised_terminals" and 1 <= len(ru["terminals"]) <= 5
+    assert ru["hits_before"] == 0
+    assert ru["listed_payments_after"] > 0
+    assert ru["hits"] == {"compromised_terminal": ru["listed_payments_after"]}
+    assert ru["metric_hits"] == ru["hits"]  # what Prometheus scrapes agrees with the answers
+    assert ru["frauds_caught"] >= ru["frauds_only_the_rule_caught"] >= 0 and ru["legit_held"] >= 0
+    assert ru["frauds_caught"] + ru["legit_held"] == ru["listed_payments_after"]
+    decisions = RuleRegistry(work / "rules").history()
+    assert [(d["action"], d["version"], d["by"]) for d in decisions] == [
+        ("publish", "r1", "admin"),
+        ("activate", "r1", "admin"),
+    ]
     # logs carry ids, never secrets or credentials: scan every log of the run
     logs = "\n".join([r.stderr, *(p.read_text(errors="replace") for p in work.glob("*.log"))])
     assert "Traceback" not in logs, logs[-3000:]

@@ -46,6 +46,7 @@ KNOWN_METRICS = {
     "fraudops_scoring_errors_total",
     "fraudops_scoring_degraded_total",
     "fraudops_scoring_decisions_total",
+    "fraudops_scoring_rule_hits_total",
     "fraudops_model_feature_psi",
     "fraudops_model_score_psi",
     "fraudops_model_live_fraud_rate",
@@ -288,6 +289,21 @@ def test_grafana_dashboard_panels() -> None:
         assert len(ref_ids) == len(set(ref_ids)), title
         for target in panel["targets"]:
             assert target.get("expr", "").strip(), f"{title}: target {target['refId']} without expr"
+
+
+def test_grafana_dashboard_shows_rule_hits_per_rule() -> None:
+    """The fraud team's rules (docs/rules.md): one series per rule, the rate of its hits."""
+    targets = [
+        (panel["title"], target)
+        for panel in _dashboard()["panels"]
+        for target in panel["targets"]
+        if "fraudops_scoring_rule_hits_total" in metric_names(target["expr"])
+    ]
+    assert len(targets) == 1, targets
+    title, target = targets[0]
+    expr = re.sub(r"\s+", " ", target["expr"])
+    assert expr.startswith("sum by (rule) (rate(fraudops_scoring_rule_hits_total["), title
+    assert "{{rule}}" in target["legendFormat"], title
 
 
 def test_grafana_provisioning() -> None:
