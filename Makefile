@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EXTRAS ?= dev,pipelines,dask,train,scoring,feedback,alerts,demo,mlflow
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup test test-cluster test-fast lint format bench benchmark-handbook demo services clean
+.PHONY: setup test test-cluster test-dask test-fast lint format bench benchmark-handbook demo services clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: setup services
 
 test-cluster: setup services  ## the tests against a local Redis Cluster (scripts/redis_cluster.sh)
 	$(PY) -m pytest -q -m cluster
+
+test-dask: setup services  ## the pipelines on Beam's DaskRunner (a local scheduler + 2 workers), the ~50k case too
+	$(PY) -m pytest -q -m dask
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not integration and not slow"
