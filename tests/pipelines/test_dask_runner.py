@@ -6,10 +6,12 @@ Redis profiles as the DirectRunner's. One small case runs by default; the ~50k-t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,11 @@ from beam_pipelines.options import pipeline_options
 from fraudops.invalid_rows import InvalidPolicy, InvalidRowsRefused
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.simulator import SimulationConfig, simulate
+from services.feedback import store
+from services.feedback.db import make_engine, session_factory, upgrade
+from tests.cli import run_cli
 from tests.conftest import TEST_REDIS_URL
+from tests.feedback.test_next_dataset import scored_row
 from tests.pipelines.test_parity import realistic_labels
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.dask]
@@ -134,6 +140,39 @@ def test_50k_history_with_labels_on_dask_equals_direct(
     frame.to_parquet(history)
     realistic_labels(frame, seed=5).to_parquet(labels)
     same_as_direct(cluster, redis_client, store_config, tmp_path, history, labels)
+
+
+@pytest.mark.extended
+@pytest.mark.timeout(1200)
+def test_next_version_build_on_dask_equals_direct(tmp_path: Path) -> None:
+    """``dataset build --feedback --runner dask`` (the CLI's own local cluster, separate
+    processes, stopped after): the N+1 version of the DirectRunner, hash for hash."""
+    history = simulate(SimulationConfig(customers=60, terminals=120, days=20, seed=3))
+    split = history["timestamp"].min() + pd.Timedelta(days=15)
+    past, live = history[history.timestamp < split], history[history.timestamp >= split]
+    past.to_parquet(tmp_path / "history.parquet", index=False)
+    db = f"sqlite:///{tmp_path}/feedback.db"
+    engine = make_engine(db)
+    upgrade(engine)
+    with session_factory(engine).begin() as s:
+        store.insert_scored(s, [scored_row(tx) for tx in live.itertuples()])
+        t0 = live.timestamp.max().to_pydatetime()
+        for i, tx in enumerate(live[live.is_fraud == 1].transaction_id):
+            store.record_label(s, tx, "fraud", "chargeback", "cb", t0 + timedelta(minutes=i))
+    engine.dispose()
+    cutoff = (t0 + timedelta(days=1)).isoformat()
+    built = {}
+    for runner in ("DirectRunner", "dask"):
+        out = tmp_path / runner
+        r = run_cli("dataset", "build", "--history", str(tmp_path / "history.parquet"),
+                    "--out", str(out), "--runner", runner)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        r = run_cli("dataset", "build", "--feedback", "--database-url", db, "--out", str(out),
+                    "--label-cutoff", cutoff, "--runner", runner, "--json")  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        built[runner] = json.loads(r.stdout[: r.stdout.rindex("}") + 1])
+    assert built["dask"]["parent"] == "v1" and built["dask"]["rows"] == len(history)
+    assert built["dask"]["content_hash"] == built["DirectRunner"]["content_hash"]
 
 
 def test_cli_names_a_bad_scheduler_address() -> None:
