@@ -83,7 +83,7 @@ def pipeline_options(
         # the DaskRunner's partitions start at a Create (the reads' splits) and add up through
         # every Flatten; each shuffle costs partitions squared tasks: one per worker is enough
         if not any(f.startswith(("--dask_npartitions", "--dask_partition_size")) for f in extra):
-            flags.append(f"--dask_npartitions={dask_workers or args.dask_workers}")
+            flags.append(f"--dask_npartitions={dask_workers or getattr(args, 'dask_workers', 2)}")
     return PipelineOptions(flags, save_main_session=False)
 
 
