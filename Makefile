@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EXTRAS ?= dev,pipelines,dask,train,scoring,feedback,alerts,demo,mlflow
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup test test-cluster test-fleet test-fast lint format bench benchmark-handbook demo services clean
+.PHONY: setup test test-cluster test-fleet test-dask test-fast lint format bench benchmark-handbook demo services clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test-cluster: setup services  ## the tests against a local Redis Cluster (script
 
 test-fleet: setup services  ## 3 scoring instances behind HAProxy: SIGTERM and hot swap under load; the drains
 	$(PY) -m pytest -q -m fleet tests/fleet tests/services/test_drain.py
+
+test-dask: setup services  ## the pipelines on Beam's DaskRunner (a local scheduler + 2 workers), the ~50k case too
+	$(PY) -m pytest -q -m dask
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not integration and not slow"

@@ -14,12 +14,15 @@ from typing import Any, Literal
 
 import apache_beam as beam
 import pandas as pd
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import PCollection
 
 from beam_pipelines import rejected
 from beam_pipelines.io import DEAD_LETTER, ReadHistory, ReadLabels
-from beam_pipelines.metrics import counters
+from beam_pipelines.options import finish
+from beam_pipelines.outputs import COUNTS, WriteOutcome, as_records, empty, read_outcome
+from beam_pipelines.sharding import split_frame
 from beam_pipelines.sinks import WriteDatasetParts
 from beam_pipelines.transforms import AssembleRows, FoldEntities, ReconcileByTransaction
 from fraudops import datasets
@@ -67,58 +70,64 @@ class DatasetJob:
 
 
 def _read(
-    p: beam.Pipeline, name: str, reader: type[ReadHistory | ReadLabels], patterns: tuple[str, ...]
-) -> tuple[PCollection[Any], list[PCollection[Any]]]:
-    """Rows of every pattern (one PCollection) and their dead letters."""
+    p: beam.Pipeline,
+    name: str,
+    reader: type[ReadHistory | ReadLabels],
+    patterns: tuple[str, ...],
+    splits: int,
+) -> tuple[PCollection[Any], list[PCollection[Any]], list[PCollection[Any]]]:
+    """Rows of every pattern (one PCollection), their dead letters and their counts."""
     outs = [
-        p | (name if len(patterns) == 1 else f"{name}{i}") >> reader(pattern)
+        p | (name if len(patterns) == 1 else f"{name}{i}") >> reader(pattern, splits=splits)
         for i, pattern in enumerate(patterns)
     ]
     rows = (
         outs[0].rows if len(outs) == 1 else [o.rows for o in outs] | f"{name}All" >> beam.Flatten()
     )
-    return rows, [o[DEAD_LETTER] for o in outs]
+    return rows, [o[DEAD_LETTER] for o in outs], [o[COUNTS] for o in outs]
 
 
-def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> PCollection[Any]:
-    history, dead = _read(p, "ReadHistory", ReadHistory, job.history_patterns)
+def build_dataset_pipeline(p: beam.Pipeline, job: DatasetJob, staging: str) -> None:
+    """Parquet parts into ``staging``; ends in the outcome (:mod:`beam_pipelines.outputs`): the
+    parts' summaries, counts, the rejected rows and the other dead letters."""
+    history, rejected_rows, counts = _read(
+        p, "ReadHistory", ReadHistory, job.history_patterns, job.shards
+    )
     inputs = {"history": history}
     if job.label_patterns:
-        inputs["labels"], label_dead = _read(p, "ReadLabels", ReadLabels, job.label_patterns)
-        dead += label_dead
+        inputs["labels"], label_dead, label_counts = _read(
+            p, "ReadLabels", ReadLabels, job.label_patterns, job.shards
+        )
+        rejected_rows += label_dead
+        counts += label_counts
     else:
-        inputs["labels"] = p | "NoLabels" >> beam.Create([])
-    rejected.write_rejected(list(dead), staging)  # the invalid rows: refused or quarantined
+        inputs["labels"] = empty(history, "NoLabels")
     rec = inputs | "Reconcile" >> ReconcileByTransaction(
         job.shards, job.delay, job.label_cutoff, job.erased
     )
-    dead.append(rec[DEAD_LETTER])
+    counts.append(rec[COUNTS])
     parts = {
         kind: (rec.transactions, rec.labels)
         | f"Fold{kind.title()}s" >> FoldEntities(kind, job.shards, job.shards)
         for kind in ("customer", "terminal")
     }
-    from beam_pipelines.sharding import split_frame
-
     keyed_tx = rec.transactions | "KeyTx" >> beam.FlatMap(split_frame, "transaction_id", job.shards)
     rows = {"tx": keyed_tx, **parts} | "Assemble" >> AssembleRows()
     written = rows | "WriteParts" >> beam.ParDo(WriteDatasetParts(staging))
-    summaries: PCollection[Any] = (
-        written
-        | "ToJsonSummary" >> beam.Map(json.dumps)
-        | "WriteSummaries"
-        >> beam.io.WriteToText(
-            f"{staging}/summaries", file_name_suffix=".jsonl", shard_name_template=""
-        )
-    )
-    if job.dead_letter:
-        (
-            dead
-            | "AllDeadLetters" >> beam.Flatten()
-            | "ToJson" >> beam.Map(json.dumps, default=str)
-            | "WriteDeadLetters" >> beam.io.WriteToText(job.dead_letter, file_name_suffix=".jsonl")
-        )
-    return summaries
+    records = [
+        as_records(written, "SummaryRecords", "summaries"),
+        as_records(counts | "AllCounts" >> beam.Flatten(), "CountRecords", COUNTS),
+        as_records(rejected_rows | "Rejected" >> beam.Flatten(), "RejectedRecords", "rejected"),
+        as_records(rec[DEAD_LETTER], "DeadRecords", "dead"),
+    ]
+    _ = tuple(records) | "Outcome" >> WriteOutcome(staging)
+
+
+def _write_dead_letters(prefix: str, records: list[dict[str, Any]]) -> None:
+    """Every rejected record as JSON lines (``<prefix>-00000-of-00001.jsonl``)."""
+    with FileSystems.create(f"{prefix}-00000-of-00001.jsonl") as handle:
+        for record in records:
+            handle.write((json.dumps(record, default=str) + "\n").encode())
 
 
 def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[str, Any], bool]:
@@ -127,19 +136,19 @@ def run_dataset(job: DatasetJob, options: PipelineOptions) -> tuple[str, dict[st
     try:
         p = beam.Pipeline(options=options)
         build_dataset_pipeline(p, job, str(staging))
-        result = p.run()
-        result.wait_until_finish()
-        counts = counters(result)
-        bad = rejected.read_rejected(staging)
+        finish(p.run())
+        outcome = read_outcome(staging)
+        counts = outcome.counts
+        if job.dead_letter:
+            _write_dead_letters(job.dead_letter, outcome.get("rejected") + outcome.get("dead"))
+        bad = rejected.rejected_frame(outcome.get("rejected"))
         inputs = {"history": job.history_patterns, "labels": job.label_patterns}
         rejected.enforce(job.invalid, counts, bad, inputs)
         bad = rejected.without_erased(bad, job.erased)
         if len(bad):
             write_quarantine(bad, staging / QUARANTINE)
         expected = counts.get("reconcile.transactions", 0)
-        summary_file = staging / "summaries.jsonl"
-        parts = [json.loads(line) for line in summary_file.read_text().splitlines() if line]
-        summary_file.unlink()
+        parts = outcome.get("summaries")
         if not parts or sum(p["rows"] for p in parts) == 0:
             raise datasets.DatasetError(
                 f"{', '.join(job.history_patterns)}: no valid transactions, nothing to write"

@@ -1,15 +1,20 @@
-"""Sinks: dataset Parquet parts (any Beam filesystem) and entity profiles into Redis."""
+"""Sinks: dataset Parquet parts (any Beam filesystem) and entity profiles into Redis.
+
+Each sink yields what it did (a part's summary, counts), so it feeds the run's outcome
+(:mod:`beam_pipelines.outputs`) and runs on every runner, the DaskRunner included.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 import pandas as pd
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import Metrics
 
+from beam_pipelines.outputs import count
 from fraudops import datasets
 from fraudops.profile_store.commands import StoreConfig, raise_errors, replace_state_commands
 from fraudops.profile_store.layout import EntityKind, dedup_key, label_key
@@ -18,19 +23,24 @@ from fraudops.redis_clients import SyncClient, pipeline, sync_client
 
 
 class WriteDatasetParts(beam.DoFn):
-    """(shard, rows) -> ``<staging>/part-<shard>.parquet``; yields the part's manifest summary."""
+    """(shard, rows) -> ``<staging>/part-<shard>.parquet``; yields the part's manifest summary.
+
+    Written under a temporary name, then renamed: a worker that dies mid-write, or a retried task,
+    never leaves half a part."""
 
     def __init__(self, staging: str) -> None:
         self.staging = staging
-        self.rows = Metrics.counter("dataset", "rows_written")
 
     def process(self, element: tuple[int, pd.DataFrame]) -> Iterator[dict[str, Any]]:
         shard, frame = element
         name = f"part-{shard:05d}.parquet"
         frame = frame.sort_values("transaction_id", ignore_index=True)
-        with FileSystems.create(FileSystems.join(self.staging, name)) as handle:
+        final = FileSystems.join(self.staging, name)
+        temp = f"{final}.tmp-{uuid.uuid4().hex}"
+        with FileSystems.create(temp) as handle:
             frame.to_parquet(handle, index=False)
-        self.rows.inc(len(frame))
+        FileSystems.rename([temp], [final])
+        count("dataset.rows_written", len(frame))
         yield {"file": name, **datasets.part_summary(frame)}
 
 
@@ -52,8 +62,6 @@ class WriteProfiles(beam.DoFn):
         self.redis_url, self.config, self.kind, self.batch = redis_url, config, kind, batch
         self.cluster = cluster
         self.client: SyncClient | None = None
-        self.written = Metrics.counter("backfill", f"{kind}_profiles_written")
-        self.commands = Metrics.counter("backfill", "redis_commands")
 
     def setup(self) -> None:
         self.client = sync_client(self.redis_url, self.cluster, socket_timeout=30)
@@ -65,10 +73,11 @@ class WriteProfiles(beam.DoFn):
 
     def process(
         self, element: tuple[int, list[tuple[str, dict[str, int], dict[str, int]]]]
-    ) -> None:
+    ) -> Iterator[tuple[str, int]]:
         _, entities = element
         cfg = self.config
         assert self.client is not None
+        sent = 0
         for start in range(0, len(entities), self.batch):
             commands: list[list[Any]] = []
             for entity_id, fields, labels in entities[start : start + self.batch]:
@@ -76,9 +85,10 @@ class WriteProfiles(beam.DoFn):
                 for tid, value in labels.items():
                     lk = label_key(cfg.prefix, self.kind, entity_id, tid)
                     commands.append(["SET", lk, value, "EX", cfg.label_state_ttl_s])
-            self.commands.inc(len(commands))
+            sent += len(commands)
             raise_errors(pipeline(self.client, commands))
-        self.written.inc(len(entities))
+        yield count("backfill.redis_commands", sent)
+        yield count(f"backfill.{self.kind}_profiles_written", len(entities))
 
 
 class MarkCounted(beam.DoFn):
@@ -95,8 +105,6 @@ class MarkCounted(beam.DoFn):
         self.redis_url, self.config, self.cluster = redis_url, config, cluster
         self.since_ts, self.until_ts = since_ts, until_ts
         self.client: SyncClient | None = None
-        self.marked = Metrics.counter("backfill", "dedup_markers")
-        self.commands = Metrics.counter("backfill", "redis_commands")
 
     def setup(self) -> None:
         self.client = sync_client(self.redis_url, self.cluster, socket_timeout=30)
@@ -105,7 +113,7 @@ class MarkCounted(beam.DoFn):
         if self.client is not None:
             self.client.close()
 
-    def process(self, frame: pd.DataFrame) -> None:
+    def process(self, frame: pd.DataFrame) -> Iterator[tuple[str, int]]:
         assert self.client is not None
         cfg = self.config
         ts = epoch_seconds(frame["timestamp"])
@@ -117,6 +125,6 @@ class MarkCounted(beam.DoFn):
             for kind, entity in (("customer", cid), ("terminal", mid)):
                 key = dedup_key(cfg.prefix, kind, entity, tid)  # type: ignore[arg-type]
                 commands.append(["SET", key, 1, "EX", cfg.dedup_ttl_s])
-        self.commands.inc(len(commands))
         raise_errors(pipeline(self.client, commands))
-        self.marked.inc(len(recent))
+        yield count("backfill.redis_commands", len(commands))
+        yield count("backfill.dedup_markers", len(recent))

@@ -20,6 +20,7 @@ from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PCollection
 
 from beam_pipelines.io import DEAD_LETTER
+from beam_pipelines.outputs import COUNTS, Outputs, split, tagged_count
 from beam_pipelines.sharding import split_frame
 from fraudops.features import FEATURE_NAMES
 from fraudops.features.columnar import TxColumns, final_profiles, fold_part_frame, part_columns
@@ -67,18 +68,13 @@ class _Reconcile(beam.DoFn):
         self.label_delay_days = label_delay_days
         self.label_cutoff = label_cutoff
         self.erased = erased
-        self.excluded = Metrics.counter("reconcile", "erased_customer_transactions")
-        self.duplicates = Metrics.counter("reconcile", "duplicate_transactions")
-        self.orphans = Metrics.counter("reconcile", "labels_for_unknown_transactions")
-        self.late = Metrics.counter("reconcile", "labels_after_cutoff")
-        self.kept = Metrics.counter("reconcile", "transactions")
 
     def process(self, element: tuple[int, dict[str, list[pd.DataFrame]]]) -> Iterator[Any]:
         _, groups = element
         txs = _concat(groups["history"])
         if txs.empty:  # labels whose transactions are nowhere in the history
             for lab in groups["labels"]:
-                self.orphans.inc(len(lab))
+                yield tagged_count("reconcile.labels_for_unknown_transactions", len(lab))
                 for tid in lab["transaction_id"]:
                     yield beam.pvalue.TaggedOutput(
                         DEAD_LETTER,
@@ -88,7 +84,7 @@ class _Reconcile(beam.DoFn):
         txs = txs.sort_values(["timestamp", "transaction_id"], kind="stable", ignore_index=True)
         dup = txs["transaction_id"].duplicated(keep="first")
         if dup.any():
-            self.duplicates.inc(int(dup.sum()))
+            yield tagged_count("reconcile.duplicate_transactions", int(dup.sum()))
             for tid in txs.loc[dup, "transaction_id"]:
                 yield beam.pvalue.TaggedOutput(
                     DEAD_LETTER, {"kind": "history", "transaction_id": tid, "error": "duplicate id"}
@@ -98,34 +94,36 @@ class _Reconcile(beam.DoFn):
         if self.erased:  # erased customers: their payments and labels are not read at all
             gone = self.erased.mask(txs["customer_id"])
             if gone.any():
-                self.excluded.inc(int(gone.sum()))
+                yield tagged_count("reconcile.erased_customer_transactions", int(gone.sum()))
                 if not raw_labels.empty:
                     erased_ids = txs.loc[gone, "transaction_id"]
                     raw_labels = raw_labels.loc[~raw_labels["transaction_id"].isin(erased_ids)]
                 txs = txs.loc[~gone].reset_index(drop=True)
-        labels, orphans = self._labels(txs, raw_labels)
+        labels, orphans, late = self._labels(txs, raw_labels)
+        yield tagged_count("reconcile.labels_for_unknown_transactions", len(orphans))
+        yield tagged_count("reconcile.labels_after_cutoff", late)
         for tid in orphans:
             yield beam.pvalue.TaggedOutput(
                 DEAD_LETTER,
                 {"kind": "labels", "transaction_id": tid, "error": "unknown transaction"},
             )
         yield beam.pvalue.TaggedOutput("labels", labels)
-        self.kept.inc(len(txs))
+        yield tagged_count("reconcile.transactions", len(txs))
         yield txs
 
-    def _labels(self, txs: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-        """Label events with their entities (and the unknown ids); sets the target on ``txs``.
+    def _labels(self, txs: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str], int]:
+        """Label events with their entities, the unknown ids and the number of labels after the
+        cut-off; sets the target on ``txs``.
 
         Events are the label files' (as they arrived) plus, with a delay, the history's own
         ``is_fraud`` known that many days after the payment; the latest arrival up to the cut-off
         is a transaction's target, else its history ``is_fraud``, else legitimate.
         """
-        frames, orphans = [], []
+        frames, orphans, late_n = [], [], 0
         if not raw.empty:
             entities = txs[["transaction_id", "customer_id", "terminal_id"]]
             merged = raw.merge(entities, on="transaction_id", how="left", indicator=True)
             orphan = merged["_merge"] == "left_only"
-            self.orphans.inc(int(orphan.sum()))
             orphans = list(merged.loc[orphan, "transaction_id"])
             frames.append(merged.loc[~orphan, LABEL_FRAME_COLUMNS])
         truth = "is_fraud" in txs.columns
@@ -139,7 +137,7 @@ class _Reconcile(beam.DoFn):
         )
         if self.label_cutoff is not None and len(labels):
             late = labels["arrival_ts"] > self.label_cutoff
-            self.late.inc(int(late.sum()))
+            late_n = int(late.sum())
             labels = labels.loc[~late]
         latest = labels.sort_values(["arrival_ts"], kind="stable").drop_duplicates(
             "transaction_id", keep="last"
@@ -153,13 +151,11 @@ class _Reconcile(beam.DoFn):
         txs["label_known"] = target.notna() | history_known
         base = txs["is_fraud"] if truth else pd.Series(0, index=txs.index)
         txs["is_fraud"] = target.fillna(base).fillna(0).astype("int8")
-        return labels.reset_index(drop=True), orphans
+        return labels.reset_index(drop=True), orphans, late_n
 
 
-class ReconcileByTransaction(
-    beam.PTransform[dict[str, PCollection[Any]], beam.pvalue.DoOutputsTuple]
-):
-    """History + label chunks -> per-shard transactions (main), labels ('labels'), dead letter.
+class ReconcileByTransaction(beam.PTransform[dict[str, PCollection[Any]], Outputs]):
+    """History + label chunks -> per-shard transactions, labels, dead letter and counts.
 
     ``erased``: customers erased under the right to erasure; their rows are dropped here, before
     anything is computed from them (counted in ``reconcile.erased_customer_transactions``).
@@ -181,22 +177,16 @@ class ReconcileByTransaction(
         self.label_cutoff = label_cutoff
         self.erased = erased
 
-    def expand(self, inputs: dict[str, PCollection[Any]]) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, inputs: dict[str, PCollection[Any]]) -> Outputs:
         shards = self.shards
         keyed = {
             name: pcoll
             | f"Key{name.title()}" >> beam.FlatMap(split_frame, "transaction_id", shards)
             for name, pcoll in inputs.items()
         }
-        outputs: beam.pvalue.DoOutputsTuple = (
-            keyed
-            | "Group" >> beam.CoGroupByKey()
-            | "Reconcile"
-            >> beam.ParDo(
-                _Reconcile(self.label_delay_days, self.label_cutoff, self.erased)
-            ).with_outputs("labels", DEAD_LETTER, main="transactions")
-        )
-        return outputs
+        grouped = keyed | "Group" >> beam.CoGroupByKey()
+        fn = _Reconcile(self.label_delay_days, self.label_cutoff, self.erased)
+        return split(grouped, "Reconcile", fn, ("labels", DEAD_LETTER, COUNTS), "transactions")
 
 
 class _FoldShard(beam.DoFn):

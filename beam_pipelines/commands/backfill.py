@@ -7,7 +7,7 @@ import sys
 import time
 
 from beam_pipelines.commands import epoch
-from beam_pipelines.options import add_runner_arguments, pipeline_options
+from beam_pipelines.options import add_runner_arguments, pipeline_session
 from fraudops import invalid_rows
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.settings import CoreSettings
@@ -33,7 +33,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from beam_pipelines.backfill import BackfillJob, run_backfill
     from beam_pipelines.commands import erasure_ledger
-    from beam_pipelines.metrics import counters
     from fraudops.pseudonyms import PseudonymKeyError
 
     settings = CoreSettings()
@@ -67,12 +66,12 @@ def run(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     try:
-        result = run_backfill(job, pipeline_options(args, args.passthrough))
+        with pipeline_session(args, args.passthrough) as options:
+            c = run_backfill(job, options)
     except invalid_rows.InvalidRowsRefused as exc:  # the Redis writes waited: nothing written
         print(f"fraudops backfill: {exc}", file=sys.stderr)
         return 1
     wall = time.perf_counter() - started
-    c = counters(result)
     print(
         f"backfill as of {args.as_of or 'now'}: {c.get('history.rows_read', 0):,} rows read, "
         f"{c.get('history.rows_invalid', 0):,} invalid, "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from beam_pipelines.commands import epoch
-from beam_pipelines.options import add_runner_arguments, pipeline_options
+from beam_pipelines.options import add_runner_arguments, pipeline_session
 from fraudops import invalid_rows
 from fraudops.settings import PathSettings
 
@@ -100,7 +100,8 @@ def build(
     try:
         job = (make_job or (lambda c: history_job(args, c)))(cutoff)
         job = replace(job, invalid=invalid_rows.policy_from(args, job.invalid))
-        version, manifest, created = run_dataset(job, pipeline_options(args, args.passthrough))
+        with pipeline_session(args, args.passthrough) as options:
+            version, manifest, created = run_dataset(job, options)
     except (datasets.DatasetError, PseudonymKeyError, invalid_rows.InvalidRowsRefused) as exc:
         print(f"fraudops dataset build: {exc}", file=sys.stderr)
         return 1

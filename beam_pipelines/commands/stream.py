@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from beam_pipelines.options import add_runner_arguments, pipeline_options
+from beam_pipelines.options import add_runner_arguments, is_dask, pipeline_options
 from fraudops.profile_store.commands import StoreConfig
 from fraudops.settings import CoreSettings
 
@@ -28,6 +29,13 @@ def run(args: argparse.Namespace) -> int:
 
     from beam_pipelines.streaming import build_streaming_pipeline
 
+    if is_dask(args):  # windows, triggers and unbounded sources: batch pipelines only
+        print(
+            "fraudops stream: --runner dask runs the batch pipelines only (backfill, dataset "
+            "build); stream on the DirectRunner or a streaming runner",
+            file=sys.stderr,
+        )
+        return 2
     settings = CoreSettings()
     config = StoreConfig.from_settings(settings)
     options = pipeline_options(args, args.passthrough)

@@ -23,6 +23,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="small data: a smoke run, not the numbers")
     p.add_argument("--direct-workers", type=int, default=1, help="pipeline: DirectRunner workers")
+    p.add_argument("--runner", default="DirectRunner", help="pipeline: DirectRunner or dask")
+    p.add_argument(
+        "--dask-scheduler",
+        help="pipeline --runner dask: join this scheduler (tcp://HOST:PORT; default: a local "
+        "scheduler and --dask-workers worker processes)",
+    )
+    p.add_argument("--dask-workers", type=int, default=2, help="pipeline: local dask workers")
+    p.add_argument(
+        "--history", type=Path, help="pipeline: this Parquet history, not a simulated one"
+    )
     p.add_argument("--workers", type=int, default=2, help="scoring: server worker processes")
     p.add_argument("--server-log", type=Path, help="cluster: where the server's log goes")
     p.add_argument(

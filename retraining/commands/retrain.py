@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from beam_pipelines.options import pipeline_options
+    from beam_pipelines.options import pipeline_session
     from fraudops.settings import CoreSettings
     from retraining.config import RetrainConfig
     from retraining.run import Paths, RunInProgress, retrain, runs
@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     paths = Paths(args.datasets, args.registry, args.database_url or CoreSettings().database_url)
     say = lambda m: print(m, file=sys.stderr)  # noqa: E731
     try:
-        record = retrain(args.trigger, paths, cfg, datetime.now(UTC),
-                         pipeline_options(args, args.passthrough), command_line(), say)  # fmt: skip
+        with pipeline_session(args, args.passthrough) as options:
+            record = retrain(args.trigger, paths, cfg, datetime.now(UTC), options,
+                             command_line(), say)  # fmt: skip
     except RunInProgress as exc:
         print(f"fraudops retrain: {exc}", file=sys.stderr)
         return 3

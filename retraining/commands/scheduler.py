@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from beam_pipelines.options import pipeline_options
+    from beam_pipelines.options import pipeline_session
     from fraudops.settings import CoreSettings
     from retraining.config import RetrainConfig
     from retraining.run import Paths, RunInProgress, retrain
@@ -41,20 +41,21 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     checks, failures = 0, 0
-    while not stop.is_set():
-        checks += 1
-        try:
-            record = retrain("auto", paths, cfg, datetime.now(UTC),
-                             pipeline_options(args, args.passthrough), command_line(),
-                             log.info)  # fmt: skip
-            log.info("check %d: %s", checks, record["outcome"])
-        except RunInProgress as exc:
-            log.warning("check %d: %s", checks, exc)
-        except Exception as exc:  # recorded in the runs log by retrain(); keep scheduling
-            failures += 1
-            log.error("check %d failed: %s: %s", checks, type(exc).__name__, exc)
-        if args.once or (args.max_runs and checks >= args.max_runs):
-            break
-        stop.wait(args.every)
+    # with --runner dask and no --dask-scheduler: one local cluster for the scheduler's life
+    with pipeline_session(args, args.passthrough) as options:
+        while not stop.is_set():
+            checks += 1
+            try:
+                record = retrain("auto", paths, cfg, datetime.now(UTC), options, command_line(),
+                                 log.info)  # fmt: skip
+                log.info("check %d: %s", checks, record["outcome"])
+            except RunInProgress as exc:
+                log.warning("check %d: %s", checks, exc)
+            except Exception as exc:  # recorded in the runs log by retrain(); keep scheduling
+                failures += 1
+                log.error("check %d failed: %s: %s", checks, type(exc).__name__, exc)
+            if args.once or (args.max_runs and checks >= args.max_runs):
+                break
+            stop.wait(args.every)
     print(f"scheduler: {checks} check(s), {failures} failed", file=sys.stderr)
     return 1 if args.once and failures else 0
