@@ -35,5 +35,6 @@ def alternate(
     return out
 
 
-def median_p99(runs: list[dict[str, Any]]) -> float:
-    return float(statistics.median(r["p99_ms"] for r in runs))
+def median_of(runs: list[dict[str, Any]], field: str = "p99_ms") -> float:
+    """One half's figure: the median of its rounds."""
+    return float(statistics.median(r[field] for r in runs))

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from fraudops.features import FEATURE_NAMES, feature_vector
+from fraudops.features import feature_vector
 from fraudops.profile_store.state import EntityState
 from fraudops.rules import payment_values
 from fraudops.schema import Txn
@@ -42,7 +42,7 @@ def apply_rules(
     final, fired = [], []
     hits: collections.Counter[str] = collections.Counter()
     for tx, row, p, decision in zip(txs, rows, probs, decisions, strict=True):
-        values = payment_values(tx, dict(zip(FEATURE_NAMES, row, strict=True)), float(p))
+        values = payment_values(tx, row, float(p))  # the vector, by the contract's names
         outcome = compiled.decide(values, lists, decision)
         verdict = outcome.decision
         if degraded and verdict == DECLINE:

@@ -20,6 +20,16 @@ from services.scoring.metrics import MODEL_INFO, MODEL_SWAPS
 log = logging.getLogger("fraudops.scoring")
 
 
+def stamp_of(path: Path) -> tuple[float, int] | None:
+    """(mtime, size) of an alias file, None when absent: a registry is polled by this, cheaply,
+    and only read when it moved."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime, st.st_size)
+
+
 class ModelHolder:
     def __init__(self, root: Path, alias: str = "production", *, serving: bool = True) -> None:
         self.registry = Registry(root)
@@ -32,13 +42,6 @@ class ModelHolder:
     def unavailable(self) -> HTTPException:
         """The 503 for a request that finds no model: why (no paths), and when to retry."""
         return HTTPException(503, self.error or "no model loaded yet", {"Retry-After": "5"})
-
-    def _stamp(self) -> tuple[float, int] | None:
-        try:
-            st = (self.registry.root / ALIASES).stat()
-        except FileNotFoundError:
-            return None
-        return (st.st_mtime, st.st_size)
 
     def _wanted(self) -> str | None:
         if self.alias not in ALIAS_NAMES:
@@ -55,7 +58,7 @@ class ModelHolder:
 
     async def refresh(self) -> bool:
         """Load the aliased version if it changed; True when a new model was swapped in."""
-        stamp = self._stamp()
+        stamp = stamp_of(self.registry.root / ALIASES)
         if stamp == self._seen and (self.current is not None or not self.serving):
             return False
         try:

@@ -9,7 +9,6 @@ payment's rule values built, every rule evaluated, precedence applied) over the 
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from fraudops.rules.bench import bench_lists, bench_ruleset
 from fraudops.rules.lists import ListStore
 from fraudops.rules.registry import RuleRegistry
-from services.scoring.ab_bench import alternate, counter, median_p99
+from services.scoring.ab_bench import alternate, counter, median_of
 
 STAGE = "fraudops_scoring_stage_seconds_sum"
 PAYMENTS = "fraudops_scoring_decisions_total"
@@ -54,7 +53,7 @@ def rules_ab(
         }, measured)  # fmt: skip
     finally:
         reg.deactivate("benchmark", "bench over")
-    without, with_ = median_p99(halves["without"]), median_p99(halves["with"])
+    without, with_ = median_of(halves["without"]), median_of(halves["with"])
     per = spent["seconds"] / spent["payments"] * 1e6 if spent["payments"] else None
     return {
         "rules": n_rules,
@@ -63,11 +62,7 @@ def rules_ab(
         "p99_without_rules_ms": without,
         "p99_with_rules_ms": with_,
         "p99_ratio": with_ / without if without else None,
-        "rps_without_rules": median_rps(halves["without"]),
-        "rps_with_rules": median_rps(halves["with"]),
+        "rps_without_rules": median_of(halves["without"], "rps"),
+        "rps_with_rules": median_of(halves["with"], "rps"),
         "runs": halves,
     }
-
-
-def median_rps(runs: list[dict[str, Any]]) -> float:
-    return float(statistics.median(r["rps"] for r in runs))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ from typing import Any
 from fraudops.rules import CompiledRules
 from fraudops.rules.lists import ListCache, ListStore
 from fraudops.rules.registry import ALIASES, RuleRegistry
+from fraudops.rules.ruleset import Lists
 from services.scoring.metrics import RULES_INFO, RULES_SWAPS
+from services.scoring.model_holder import stamp_of
 
 log = logging.getLogger("fraudops.scoring")
-Lists = Mapping[str, frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,7 @@ class RulesHolder:
 
     async def refresh(self) -> bool:
         """Compile and swap in the active version if it moved; True when swapped."""
-        try:
-            st = (self.registry.root / ALIASES).stat()
-            stamp: tuple[float, int] | None = (st.st_mtime, st.st_size)
-        except FileNotFoundError:
-            stamp = None
+        stamp = stamp_of(self.registry.root / ALIASES)
         if stamp == self._seen:
             return False
         self._seen = stamp

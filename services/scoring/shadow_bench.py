@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.scoring.ab_bench import alternate, counter, median_p99
+from services.scoring.ab_bench import alternate, counter, median_of
 
 
 def shadow_ab(
@@ -34,7 +34,7 @@ def shadow_ab(
         }, run)  # fmt: skip
     finally:
         reg.set_challenger(None, "benchmark")
-    without, with_ = median_p99(halves["without"]), median_p99(halves["with"])
+    without, with_ = median_of(halves["without"]), median_of(halves["with"])
     return {
         "challenger": challenger,
         "rounds": rounds,
