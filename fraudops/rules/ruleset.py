@@ -19,13 +19,12 @@ import pandas as pd
 
 from fraudops.rules import vector
 from fraudops.rules.check import check_rules
-from fraudops.rules.closures import Fn, compile_condition
+from fraudops.rules.closures import Fn, Lists, compile_condition
 from fraudops.rules.nodes import Action, Rule, list_names, names_used
 from fraudops.rules.parse import parse_rules
 
 DECISIONS = ("approve", "review", "decline")  # index = code, as models.metrics.decide
 ACTION_CODE: dict[Action, int] = {"allow": -1, "review": 1, "decline": 2}
-Lists = Mapping[str, frozenset[str]]
 NO_LISTS: Lists = {}
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fraudops.rules.check import NAMES
+from fraudops.rules.closures import Lists
 from fraudops.rules.nodes import (
     And,
     Arith,
@@ -36,7 +37,6 @@ from fraudops.rules.nodes import (
     String,
 )
 
-Lists = Mapping[str, frozenset[str]]
 Num = tuple[np.ndarray, np.ndarray]  # values, missing
 Truth = tuple[np.ndarray, np.ndarray]  # true, false
 

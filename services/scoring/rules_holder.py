@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from fraudops.rules import CompiledRules
+from fraudops.rules.closures import Lists
 from fraudops.rules.lists import ListCache, ListStore
 from fraudops.rules.registry import ALIASES, RuleRegistry
-from fraudops.rules.ruleset import Lists
 from services.scoring.metrics import RULES_INFO, RULES_SWAPS
 from services.scoring.model_holder import stamp_of
 
