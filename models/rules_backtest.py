@@ -3,7 +3,7 @@ model's own decisions on the same rows.
 
 The rows come as for the model backtest (models.backtest.load_rows: stored point-in-time
 features, labels); the model scores them; the rules are evaluated by the vectorised compiler of
-the same syntax tree the scoring workers compile to closures (fraudops.rules), so the numbers
+the same syntax tree the scoring workers compile to one function (fraudops.rules), so the numbers
 are those the hot path would have produced. Per rule: hits (total, per day), precision (fraud
 share of the hits), frauds and fraud amount hit, legitimate payments hit, and the overlap with
 the model (hits the model flagged too; what the rule adds: hits the model approved). For the

@@ -1,4 +1,4 @@
-"""``fraudops rules bench``: the per-payment cost of a compiled rule set (closures), the number
+"""``fraudops rules bench``: the per-payment cost of a compiled rule set (one generated function), the number
 the scoring hot path pays after the model. Synthetic payments; no I/O in the timed loop."""
 
 from __future__ import annotations

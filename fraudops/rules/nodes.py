@@ -7,12 +7,14 @@ the very place a rule goes wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Literal
 
 Action = Literal["allow", "decline", "review"]
 ACTIONS: tuple[Action, ...] = ("allow", "decline", "review")
 CompareOp = Literal["<", "<=", ">", ">=", "==", "!="]
 ArithOp = Literal["+", "-", "*", "/"]
+Lists = Mapping[str, frozenset[str]]  # the named lists' values, as read at one version
 
 
 class RuleError(ValueError):

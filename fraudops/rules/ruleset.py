@@ -1,5 +1,5 @@
-"""A rule set: parsed, type-checked, compiled twice (per payment and over columns) from the
-same syntax tree, and the precedence that turns the rules that fired into a decision.
+"""A rule set: parsed, type-checked, compiled twice (one function per payment, and over columns)
+from the same syntax tree, and the precedence that turns the rules that fired into a decision.
 
 Precedence (docs/rules.md): an ``allow`` rule that fires approves the payment, whatever the
 other rules and the model say (an allow list beats a block, as in Stripe Radar); otherwise the
@@ -10,7 +10,7 @@ review``; a review rule never softens a model decline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +19,11 @@ import pandas as pd
 
 from fraudops.rules import vector
 from fraudops.rules.check import check_rules
-from fraudops.rules.closures import Fn, Lists, compile_condition
-from fraudops.rules.nodes import Action, Rule, list_names, names_used
+from fraudops.rules.codegen import ACTION_CODE, FromPayment, FromValues, generate
+from fraudops.rules.nodes import Action, Lists, Rule, list_names, names_used
 from fraudops.rules.parse import parse_rules
 
 DECISIONS = ("approve", "review", "decline")  # index = code, as models.metrics.decide
-ACTION_CODE: dict[Action, int] = {"allow": -1, "review": 1, "decline": 2}
 NO_LISTS: Lists = {}
 
 
@@ -38,7 +37,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """A type-checked rule set; ``compile()`` builds its closures once (per version)."""
+    """A type-checked rule set; ``compile()`` builds its evaluators once (per version)."""
 
     text: str
     rules: tuple[Rule, ...]
@@ -71,29 +70,30 @@ class CompiledRules:
         self.ruleset = ruleset
         self.names = ruleset.names
         self.actions: tuple[Action, ...] = tuple(r.action for r in ruleset.rules)
-        self._checks: tuple[tuple[str, int, Fn], ...] = tuple(
-            (r.name, ACTION_CODE[r.action], compile_condition(r.condition)) for r in ruleset.rules
-        )
+        self._from_values: FromValues = generate(ruleset.rules, "values")
+        self._from_payment: FromPayment = generate(ruleset.rules, "payment")
 
     # --- one payment (the hot path) -----------------------------------------------------------
     def fired(self, values: Mapping[str, Any], lists: Lists = NO_LISTS) -> list[str]:
-        return [name for name, _, check in self._checks if check(values, lists)]
+        return self._from_values(values, lists, 0)[2]
 
     def decide(
         self, values: Mapping[str, Any], lists: Lists = NO_LISTS, model_decision: str = "approve"
     ) -> Outcome:
-        """The decision for one payment given what the model's thresholds decided."""
-        fired: list[str] = []
-        allow = False
-        level = DECISIONS.index(model_decision)
-        for name, code, check in self._checks:
-            if check(values, lists):
-                fired.append(name)
-                if code < 0:
-                    allow = True
-                elif code > level:
-                    level = code
+        """The decision for one payment given what the model's thresholds decided; ``values``
+        by name (fraudops.rules.values.payment_values)."""
+        allow, level, fired = self._from_values(values, lists, DECISIONS.index(model_decision))
         return Outcome("approve" if allow else DECISIONS[level], tuple(fired))
+
+    def decide_payment(
+        self, txn: Any, vector: Sequence[Any], score: float, lists: Lists, model_decision: str
+    ) -> tuple[str, list[str]]:
+        """``decide`` read straight from the payment, its feature vector (contract order) and
+        the model's score: the scoring hot path builds no mapping."""
+        allow, level, fired = self._from_payment(
+            txn, vector, score, lists, DECISIONS.index(model_decision)
+        )
+        return ("approve" if allow else DECISIONS[level]), fired
 
     # --- many payments (the backtest) ---------------------------------------------------------
     def fired_frame(
@@ -109,7 +109,7 @@ class CompiledRules:
             columns = vector.Columns.from_frame(frame)
         else:
             columns = cols
-        out = np.zeros((columns.rows, len(self._checks)), dtype=bool, order="F")  # rule columns
+        out = np.zeros((columns.rows, len(self.names)), dtype=bool, order="F")  # rule columns
         for j, rule in enumerate(self.ruleset.rules):
             out[:, j] = vector.evaluate(rule.condition, columns, lists)[0]
         return out

@@ -23,30 +23,37 @@ from fraudops.schema import Txn
 
 # in a dataset: the payment's amount is the tx_amount feature; currency is not stored
 DATASET_SOURCES = {"amount": "tx_amount"}
+# the payment's fields a rule reads: Txn attributes, or derived from its timestamp
+PAYMENT_ATTRIBUTES = {
+    name: name
+    for name in ("amount", "customer_id", "terminal_id", "currency", "mcc", "country", "channel")
+}
+
+
+def hour_of(txn: Txn) -> float:
+    return float((txn.ts % DAY) // HOUR)
+
+
+def weekday_of(txn: Txn) -> float:
+    return float((txn.ts // DAY + 3) % 7)  # 1970-01-01 was a Thursday
+
+
+PAYMENT_GETTERS: dict[str, Callable[[Txn], float]] = {"hour": hour_of, "weekday": weekday_of}
 
 
 def payment_values(
     txn: Txn, features: Mapping[str, Value] | Sequence[Value], score: float | None
 ) -> dict[str, Any]:
-    """The mapping the compiled closures read for one payment: ``features`` by name, or the
+    """The mapping a compiled rule set reads for one payment: ``features`` by name, or the
     feature vector in contract order (fraudops.features.feature_vector)."""
     values: dict[str, Any] = (
         dict(features)
         if isinstance(features, Mapping)
         else dict(zip(FEATURE_NAMES, features, strict=True))
     )
-    values.update(
-        amount=txn.amount,
-        customer_id=txn.customer_id,
-        terminal_id=txn.terminal_id,
-        currency=txn.currency,
-        mcc=txn.mcc,
-        country=txn.country,
-        channel=txn.channel,
-        hour=float((txn.ts % DAY) // HOUR),
-        weekday=float((txn.ts // DAY + 3) % 7),  # 1970-01-01 was a Thursday
-        score=score,
-    )
+    values.update({name: getattr(txn, attr) for name, attr in PAYMENT_ATTRIBUTES.items()})
+    values.update({name: getter(txn) for name, getter in PAYMENT_GETTERS.items()})
+    values["score"] = score
     return values
 
 
@@ -68,5 +75,5 @@ def dataset_columns(frame: pd.DataFrame, scores: np.ndarray | None) -> Columns:
 
 def absent_fields(frame: pd.DataFrame) -> list[str]:
     """Payment fields a dataset does not hold (always missing in its backtest)."""
-    have = {DATASET_SOURCES.get(n, n) for n in PAYMENT_FIELDS if n not in ("hour", "weekday")}
+    have = {DATASET_SOURCES.get(n, n) for n in PAYMENT_FIELDS if n not in PAYMENT_GETTERS}
     return sorted(n for n in have if n not in frame.columns)

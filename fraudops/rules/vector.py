@@ -1,5 +1,5 @@
 """Vectorised compilation: the same conditions over whole columns (a dataset's rows), for the
-backtest. Same semantics as fraudops.rules.closures, row by row:
+backtest. Same semantics as fraudops.rules.codegen, row by row:
 
 - a number is a float64 array plus a ``missing`` mask (NaN, a column the frame lacks, x / 0,
   and a NaN from arithmetic such as inf - inf);
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fraudops.rules.check import NAMES
-from fraudops.rules.closures import Lists
+from fraudops.rules.nodes import Lists
 from fraudops.rules.nodes import (
     And,
     Arith,

@@ -118,6 +118,8 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             scorer.answers.stop()  # its last flush stores every answer given
+            if scorer.rules is not None:
+                scorer.rules.flush_hits()
             await asyncio.wait([writer], timeout=5)
             await scorer.replay.replay()
             wire.close()
@@ -172,6 +174,8 @@ def create_app(settings: ScoringSettings | None = None) -> Any:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        if app.state.scorer.rules is not None:
+            app.state.scorer.rules.flush_hits()  # this worker's; the others' within a poll
         return metrics_response()
 
     return RequestId(BodyLimit(ScoreEndpoint(app, app), settings.max_body_bytes))

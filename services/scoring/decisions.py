@@ -8,7 +8,6 @@ are the contract's defaults, so a decline rule becomes a review.
 
 from __future__ import annotations
 
-import collections
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -17,11 +16,10 @@ import orjson
 
 from fraudops.features import feature_vector
 from fraudops.profile_store.state import EntityState
-from fraudops.rules import payment_values
 from fraudops.schema import Txn
 from models.runtime import DECLINE, REVIEW, ScoringModel, reasons
 from services.common import scoring_log
-from services.scoring.metrics import DECISIONS, RULE_HITS, SCORES, STAGE_SECONDS
+from services.scoring.metrics import DECISIONS, SCORES, STAGE_SECONDS
 from services.scoring.rules_holder import ActiveRules
 
 _FEATURES = STAGE_SECONDS.labels("features")
@@ -33,25 +31,21 @@ def apply_rules(
     rules: ActiveRules,
     txs: Sequence[Txn],
     rows: Sequence[list[Any]],
-    probs: Any,
+    scores: list[float],
     decisions: list[str],
     degraded: bool,
-) -> tuple[list[str], list[tuple[str, ...]]]:
+) -> tuple[list[str], list[list[str]]]:
     """The final decisions and the rules that fired, per payment."""
-    compiled, lists = rules.compiled, rules.lists
+    decide, lists, hits = rules.compiled.decide_payment, rules.lists, rules.hits
     final, fired = [], []
-    hits: collections.Counter[str] = collections.Counter()
-    for tx, row, p, decision in zip(txs, rows, probs, decisions, strict=True):
-        values = payment_values(tx, row, float(p))  # the vector, by the contract's names
-        outcome = compiled.decide(values, lists, decision)
-        verdict = outcome.decision
+    for tx, row, score, decision in zip(txs, rows, scores, decisions, strict=True):
+        verdict, names = decide(tx, row, score, lists, decision)
         if degraded and verdict == DECLINE:
             verdict = REVIEW
-        hits.update(outcome.fired)
+        if names:
+            hits.append(names)  # counted into Prometheus once per poll (RulesHolder.flush_hits)
         final.append(verdict)
-        fired.append(outcome.fired)
-    for name, n in hits.items():  # once per rule and group: a metric update costs microseconds
-        RULE_HITS.labels(name).inc(n)
+        fired.append(names)
     return final, fired
 
 
@@ -74,16 +68,16 @@ def build_answers(
     probs, contribs = model.score(rows)
     after_model = time.perf_counter()
     _MODEL.observe(after_model - after_features)
-    model_decisions = decisions = [model.decide(float(p), degraded) for p in probs]
-    fired: list[tuple[str, ...]] = [()] * len(txs)
+    scores: list[float] = probs.tolist()
+    model_decisions = decisions = [model.decide(p, degraded) for p in scores]
+    fired: list[list[str]] = [[]] * len(txs)
     if rules is not None:
-        decisions, fired = apply_rules(rules, txs, rows, probs, decisions, degraded)
+        decisions, fired = apply_rules(rules, txs, rows, scores, decisions, degraded)
         _RULES.observe(time.perf_counter() - after_model)
     out = []
-    for i, (tx, rid, row, p, c) in enumerate(
-        zip(txs, request_ids, rows, probs, contribs, strict=True)
+    for i, (tx, rid, row, score, c) in enumerate(
+        zip(txs, request_ids, rows, scores, contribs, strict=True)
     ):
-        score = float(p)
         decision = decisions[i]
         DECISIONS.labels(decision, "true" if degraded else "false").inc()
         SCORES.observe(score)
@@ -98,7 +92,7 @@ def build_answers(
             "model_version": model.version,
             "reasons": top,
             "degraded": degraded,
-            "rules": list(fired[i]),
+            "rules": fired[i],
         }
         entry = (
             scoring_log.encode(

@@ -68,7 +68,8 @@ SHADOW_SECONDS = Histogram(
 RULE_HITS = Counter(
     "fraudops_scoring_rule_hits_total",
     "Payments on which a rule of the active rule set fired (its action may not be the decision: "
-    "an allow rule or the model may have won, see docs/rules.md)",
+    "an allow rule or the model may have won, see docs/rules.md); each worker adds its hits "
+    "once per poll interval (FRAUDOPS_SCORING_MODEL_POLL_S)",
     ["rule"],
 )
 RULES_INFO = Gauge(

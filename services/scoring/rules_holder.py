@@ -14,16 +14,17 @@ last lists read stay in use.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fraudops.rules import CompiledRules
-from fraudops.rules.closures import Lists
+from fraudops.rules.nodes import Lists
 from fraudops.rules.lists import ListCache, ListStore
 from fraudops.rules.registry import ALIASES, RuleRegistry
-from services.scoring.metrics import RULES_INFO, RULES_SWAPS
+from services.scoring.metrics import RULE_HITS, RULES_INFO, RULES_SWAPS
 from services.scoring.model_holder import stamp_of
 
 log = logging.getLogger("fraudops.scoring")
@@ -37,6 +38,9 @@ class ActiveRules:
     compiled: CompiledRules
     lists: Lists = field(default_factory=dict)
     names_lists: bool = False  # the set names lists (it reads their version per round trip)
+    # the rules that fired per payment, not yet in the Prometheus counter: the holder's list,
+    # counted once per poll (flush_hits)
+    hits: list[list[str]] = field(default_factory=list)
 
 
 class RulesHolder:
@@ -47,6 +51,7 @@ class RulesHolder:
         self.current: ActiveRules | None = None
         self._seen: tuple[float, int] | None = None
         self._lock = asyncio.Lock()
+        self.hits: list[list[str]] = []
 
     @property
     def uses_lists(self) -> bool:
@@ -76,7 +81,7 @@ class RulesHolder:
             return False
         names_lists = bool(compiled.ruleset.list_names())
         held = self.cache.lists if self.cache is not None else {}
-        self._swap(ActiveRules(wanted, compiled, held, names_lists))
+        self._swap(ActiveRules(wanted, compiled, held, names_lists, self.hits))
         if self.uses_lists and self.cache is not None and self.cache.version < 0:
             await self.lists_moved(None)  # the first set naming lists: read them before use
         return True
@@ -110,11 +115,23 @@ class RulesHolder:
                 return
             cur = self.current
             if cur is not None:
-                self.current = ActiveRules(cur.version, cur.compiled, lists, cur.names_lists)
+                self.current = ActiveRules(
+                    cur.version, cur.compiled, lists, cur.names_lists, self.hits
+                )
+
+    def flush_hits(self) -> None:
+        """Add the hits counted since the last flush to the Prometheus counter. Why not on every
+        payment: a multiprocess counter's inc is a lock and an mmap write, ~1 us warm and ~20 us
+        on a payment's cold caches, for every rule that fired; Prometheus reads it every 15 s."""
+        pending = collections.Counter(name for names in self.hits for name in names)
+        self.hits.clear()
+        for name, n in pending.items():
+            RULE_HITS.labels(name).inc(n)
 
     async def watch(self, poll_s: float) -> None:
         while True:
             await asyncio.sleep(poll_s)
+            self.flush_hits()
             try:
                 await self.refresh()
             except Exception as exc:  # never let the watcher die

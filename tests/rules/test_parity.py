@@ -1,4 +1,4 @@
-"""Rule parity: the per-payment closures (scoring) and the vectorised evaluation (backtest),
+"""Rule parity: the per-payment function (scoring) and the vectorised evaluation (backtest),
 compiled from the same syntax tree, fire the same rules and decide the same on the same rows,
 missing values and all; and a dataset's rows read as the scoring service's payments."""
 
@@ -75,7 +75,7 @@ rule_sets = st.lists(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=rule_sets, rows=st.lists(row, min_size=1, max_size=20), data=st.data())
-def test_closures_and_vectors_agree(
+def test_the_per_payment_function_and_the_vectors_agree(
     text: str, rows: list[dict[str, object]], data: st.DataObject
 ) -> None:
     compiled = load_rules(text)
@@ -123,9 +123,10 @@ def test_a_dataset_row_reads_as_the_scoring_service_payment(small_history: pd.Da
         values = payment_values(txns[rec["transaction_id"]], features, float(scores[i]))
         expected = [n for j, n in enumerate(compiled.names) if fired[i, j]]
         assert compiled.fired(values, lists) == expected, rec
+        vector = [rec[n] for n in FEATURE_NAMES]  # the hot path's form: no mapping
+        txn = txns[rec["transaction_id"]]
+        assert compiled.decide_payment(txn, vector, float(scores[i]), lists, "approve")[1] == expected
         if i % 100 == 0:  # the feature vector in contract order reads the same
-            vector = [rec[n] for n in FEATURE_NAMES]
-            txn = txns[rec["transaction_id"]]
             assert payment_values(txn, vector, float(scores[i])) == values
     assert fired[:, 0].sum() < len(frame)  # the missing countries fired neither way
     assert fired[:, 1:5].any(axis=0).all()
