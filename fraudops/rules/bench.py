@@ -1,5 +1,6 @@
-"""``fraudops rules bench``: the per-payment cost of a compiled rule set (one generated function), the number
-the scoring hot path pays after the model. Synthetic payments; no I/O in the timed loop."""
+"""``fraudops rules bench``: the per-payment cost of a compiled rule set (one generated
+function), the number the scoring hot path pays after the model. Synthetic payments; no I/O in
+the timed loop."""
 
 from __future__ import annotations
 

@@ -45,8 +45,8 @@ PAYMENT_FIELDS: dict[str, Kind] = {
     "weekday": "number",  # UTC day of the week, 0 = Monday
 }
 SCORE = "score"
-# nesting the checker and the per-payment compiler recurse through: far beyond any real rule, far below
-# Python's recursion limit even when the scoring worker's own stack is deep
+# nesting the checker and the per-payment compiler recurse through: far beyond any real rule,
+# far below Python's recursion limit even when the scoring worker's own stack is deep
 MAX_DEPTH = 100
 NAMES: dict[str, Kind] = {
     **{s.name: ("string" if s.kind == "categorical" else "number") for s in SPECS},

@@ -6,8 +6,8 @@ the very place a rule goes wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 Action = Literal["allow", "decline", "review"]

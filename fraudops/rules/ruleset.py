@@ -10,7 +10,7 @@ review``; a review rule never softens a model decline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +19,19 @@ import pandas as pd
 
 from fraudops.rules import vector
 from fraudops.rules.check import check_rules
-from fraudops.rules.codegen import ACTION_CODE, FromPayment, FromValues, generate
+from fraudops.rules.codegen import (
+    ACTION_CODE,
+    Bound,
+    FromPayment,
+    FromValues,
+    generate,
+)
+from fraudops.rules.codegen import (
+    DECISIONS as DECISIONS,  # re-exported: the rules' decisions, by code
+)
 from fraudops.rules.nodes import Action, Lists, Rule, list_names, names_used
 from fraudops.rules.parse import parse_rules
 
-DECISIONS = ("approve", "review", "decline")  # index = code, as models.metrics.decide
 NO_LISTS: Lists = {}
 
 
@@ -70,30 +78,28 @@ class CompiledRules:
         self.ruleset = ruleset
         self.names = ruleset.names
         self.actions: tuple[Action, ...] = tuple(r.action for r in ruleset.rules)
-        self._from_values: FromValues = generate(ruleset.rules, "values")
-        self._from_payment: FromPayment = generate(ruleset.rules, "payment")
+        self._from_values: FromValues = generate(ruleset.rules, "values")[0]
+        # the hot path: (txn, feature vector, score, bind(lists), the model's decision) ->
+        # (decision, the names of the rules that fired); nothing built but its answer
+        self.decide_payment: FromPayment
+        self.decide_payment, self.list_order = generate(ruleset.rules, "payment")
+
+    def bind(self, lists: Lists) -> Bound:
+        """The named lists this set reads, as the hot path's form takes them (once per lists
+        version); a list not in ``lists`` is empty."""
+        return tuple(lists.get(name, frozenset()) for name in self.list_order)
 
     # --- one payment (the hot path) -----------------------------------------------------------
     def fired(self, values: Mapping[str, Any], lists: Lists = NO_LISTS) -> list[str]:
-        return self._from_values(values, lists, 0)[2]
+        return self._from_values(values, lists, "approve")[1]
 
     def decide(
         self, values: Mapping[str, Any], lists: Lists = NO_LISTS, model_decision: str = "approve"
     ) -> Outcome:
         """The decision for one payment given what the model's thresholds decided; ``values``
         by name (fraudops.rules.values.payment_values)."""
-        allow, level, fired = self._from_values(values, lists, DECISIONS.index(model_decision))
-        return Outcome("approve" if allow else DECISIONS[level], tuple(fired))
-
-    def decide_payment(
-        self, txn: Any, vector: Sequence[Any], score: float, lists: Lists, model_decision: str
-    ) -> tuple[str, list[str]]:
-        """``decide`` read straight from the payment, its feature vector (contract order) and
-        the model's score: the scoring hot path builds no mapping."""
-        allow, level, fired = self._from_payment(
-            txn, vector, score, lists, DECISIONS.index(model_decision)
-        )
-        return ("approve" if allow else DECISIONS[level]), fired
+        decision, fired = self._from_values(values, lists, model_decision)
+        return Outcome(decision, tuple(fired))
 
     # --- many payments (the backtest) ---------------------------------------------------------
     def fired_frame(

@@ -23,11 +23,17 @@ from fraudops.schema import Txn
 
 # in a dataset: the payment's amount is the tx_amount feature; currency is not stored
 DATASET_SOURCES = {"amount": "tx_amount"}
-# the payment's fields a rule reads: Txn attributes, or derived from its timestamp
-PAYMENT_ATTRIBUTES = {
-    name: name
-    for name in ("amount", "customer_id", "terminal_id", "currency", "mcc", "country", "channel")
-}
+# the payment's fields a rule reads: Txn attributes (never NaN: a Txn's amount is validated
+# finite), or derived from its timestamp (fraudops.rules.codegen inlines the same arithmetic)
+PAYMENT_ATTRIBUTES = (
+    "amount",
+    "customer_id",
+    "terminal_id",
+    "currency",
+    "mcc",
+    "country",
+    "channel",
+)
 
 
 def hour_of(txn: Txn) -> float:
@@ -51,7 +57,7 @@ def payment_values(
         if isinstance(features, Mapping)
         else dict(zip(FEATURE_NAMES, features, strict=True))
     )
-    values.update({name: getattr(txn, attr) for name, attr in PAYMENT_ATTRIBUTES.items()})
+    values.update({name: getattr(txn, name) for name in PAYMENT_ATTRIBUTES})
     values.update({name: getter(txn) for name, getter in PAYMENT_GETTERS.items()})
     values["score"] = score
     return values

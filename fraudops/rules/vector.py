@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from fraudops.rules.check import NAMES
-from fraudops.rules.nodes import Lists
 from fraudops.rules.nodes import (
     And,
     Arith,
@@ -28,6 +27,7 @@ from fraudops.rules.nodes import (
     In,
     ListLiteral,
     ListRef,
+    Lists,
     Name,
     Negate,
     Node,

@@ -36,7 +36,7 @@ def apply_rules(
     degraded: bool,
 ) -> tuple[list[str], list[list[str]]]:
     """The final decisions and the rules that fired, per payment."""
-    decide, lists, hits = rules.compiled.decide_payment, rules.lists, rules.hits
+    decide, lists, hits = rules.compiled.decide_payment, rules.bound, rules.hits
     final, fired = [], []
     for tx, row, score, decision in zip(txs, rows, scores, decisions, strict=True):
         verdict, names = decide(tx, row, score, lists, decision)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from fraudops.rules import CompiledRules
-from fraudops.rules.nodes import Lists
 from fraudops.rules.lists import ListCache, ListStore
+from fraudops.rules.nodes import Lists
 from fraudops.rules.registry import ALIASES, RuleRegistry
 from services.scoring.metrics import RULE_HITS, RULES_INFO, RULES_SWAPS
 from services.scoring.model_holder import stamp_of
@@ -38,6 +38,7 @@ class ActiveRules:
     compiled: CompiledRules
     lists: Lists = field(default_factory=dict)
     names_lists: bool = False  # the set names lists (it reads their version per round trip)
+    bound: tuple[frozenset[str], ...] = ()  # compiled.bind(lists): what the hot path reads
     # the rules that fired per payment, not yet in the Prometheus counter: the holder's list,
     # counted once per poll (flush_hits)
     hits: list[list[str]] = field(default_factory=list)
@@ -81,7 +82,8 @@ class RulesHolder:
             return False
         names_lists = bool(compiled.ruleset.list_names())
         held = self.cache.lists if self.cache is not None else {}
-        self._swap(ActiveRules(wanted, compiled, held, names_lists, self.hits))
+        bound = compiled.bind(held)
+        self._swap(ActiveRules(wanted, compiled, held, names_lists, bound, self.hits))
         if self.uses_lists and self.cache is not None and self.cache.version < 0:
             await self.lists_moved(None)  # the first set naming lists: read them before use
         return True
@@ -115,8 +117,9 @@ class RulesHolder:
                 return
             cur = self.current
             if cur is not None:
+                bound = cur.compiled.bind(lists)
                 self.current = ActiveRules(
-                    cur.version, cur.compiled, lists, cur.names_lists, self.hits
+                    cur.version, cur.compiled, lists, cur.names_lists, bound, self.hits
                 )
 
     def flush_hits(self) -> None:

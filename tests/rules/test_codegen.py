@@ -14,15 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudops.features import FEATURE_NAMES
-from fraudops.rules import DECISIONS, load_rules, payment_values
-from fraudops.rules import codegen
+from fraudops.rules import DECISIONS, codegen, load_rules, payment_values
 from fraudops.rules.check import MAX_DEPTH
-from fraudops.rules.values import PAYMENT_ATTRIBUTES, PAYMENT_GETTERS
+from fraudops.rules.values import PAYMENT_ATTRIBUTES
 from fraudops.schema import Txn
 from tests.rules.test_parity import LISTS, number_values, rule_sets
 
 HOSTILE = """
-rule x: review if mcc == "__import__('os').system('touch /tmp/pwned')" or country in ("); exit(", "'")
+rule x: review if mcc == "__import__('os').system('touch /tmp/pwned')" or country in (");", "'")
 rule y: decline if customer_id in @__builtins__ and not terminal_id != '"'
 rule z: allow if amount / (customer_nb_tx_1day - 1) > -2 * hour and weekday + score != 1e308
 """
@@ -45,9 +44,20 @@ def _trees(monkeypatch: pytest.MonkeyPatch, text: str) -> list[ast.AST]:
 def test_the_generated_function_reads_only_its_own_names(monkeypatch: pytest.MonkeyPatch) -> None:
     trees = _trees(monkeypatch, HOSTILE)
     assert len(trees) == 2  # the mapping form and the payment form
-    own = {"values", "txn", "vector", "score", "lists", "level", "fired", "allow", "_list"}
-    own |= {f"_{name}" for name in PAYMENT_GETTERS}
-    attributes = {"get", "append", *PAYMENT_ATTRIBUTES.values()}
+    own = {
+        "values",
+        "txn",
+        "vector",
+        "score",
+        "lists",
+        "bound",
+        "model",
+        "level",
+        "fired",
+        "allow",
+        "_list",
+    }
+    attributes = {"get", "append", "ts", *PAYMENT_ATTRIBUTES}
     for tree in trees:
         (function,) = tree.body  # type: ignore[attr-defined]
         assert isinstance(function, ast.FunctionDef)
@@ -58,7 +68,7 @@ def test_the_generated_function_reads_only_its_own_names(monkeypatch: pytest.Mon
             if isinstance(node, ast.Attribute):
                 assert node.attr in attributes, node.attr
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                assert node.func.id in {"_list", *(f"_{n}" for n in PAYMENT_GETTERS)}
+                assert node.func.id == "_list"
     strings = {n.value for t in trees for n in ast.walk(t) if isinstance(n, ast.Constant)}
     assert "__import__('os').system('touch /tmp/pwned')" in strings  # a constant, never code
 
@@ -74,7 +84,7 @@ def test_hostile_text_is_data() -> None:
     ) == ["y"]
     assert rules.fired(base) == []  # 5 / 0: missing, so z is unknown, not an error
     assert rules.fired({**base, "customer_nb_tx_1day": 2.0}) == ["z"]
-    assert rules._from_payment.__globals__["__builtins__"] == {}
+    assert rules.decide_payment.__globals__["__builtins__"] == {}
 
 
 def test_the_deepest_allowed_rule_and_a_large_set_compile() -> None:
@@ -110,5 +120,5 @@ def test_the_hot_path_form_decides_as_the_mapping_form(
     score = data.draw(st.one_of(st.just(math.nan), st.floats(0, 1)))
     model = data.draw(st.sampled_from(DECISIONS))
     outcome = compiled.decide(payment_values(txn, vector, score), LISTS, model)
-    decision, fired = compiled.decide_payment(txn, vector, score, LISTS, model)
+    decision, fired = compiled.decide_payment(txn, vector, score, compiled.bind(LISTS), model)
     assert (decision, fired) == (outcome.decision, list(outcome.fired)), (text, txn, vector)

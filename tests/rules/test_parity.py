@@ -117,6 +117,7 @@ def test_a_dataset_row_reads_as_the_scoring_service_payment(small_history: pd.Da
     )
     lists = {"t": frozenset(frame["terminal_id"].iloc[::3])}
     fired = compiled.fired_frame(dataset_columns(frame, scores), lists)
+    bound = compiled.bind(lists)
     txns = {t.transaction_id: t for t in iter_txns(history.head(3000))}
     for i, rec in enumerate(frame.to_dict(orient="records")):
         features = {n: rec[n] for n in FEATURE_NAMES}
@@ -125,7 +126,8 @@ def test_a_dataset_row_reads_as_the_scoring_service_payment(small_history: pd.Da
         assert compiled.fired(values, lists) == expected, rec
         vector = [rec[n] for n in FEATURE_NAMES]  # the hot path's form: no mapping
         txn = txns[rec["transaction_id"]]
-        assert compiled.decide_payment(txn, vector, float(scores[i]), lists, "approve")[1] == expected
+        served = compiled.decide_payment(txn, vector, float(scores[i]), bound, "approve")
+        assert served[1] == expected
         if i % 100 == 0:  # the feature vector in contract order reads the same
             assert payment_values(txn, vector, float(scores[i])) == values
     assert fired[:, 0].sum() < len(frame)  # the missing countries fired neither way
