@@ -49,6 +49,7 @@ from fraudops.rules.nodes import (
     Or,
     Rule,
     String,
+    shape,
 )
 from fraudops.rules.values import PAYMENT_ATTRIBUTES
 
@@ -121,6 +122,27 @@ class _Builder:
         self.variables: dict[str, str] = {}
         self.temps = 0
         self.lists: dict[str, int] = {}  # named list -> its place in the bound tuple
+        self.shared: set[tuple[object, ...]] = set()  # conditions met more than once
+        self.hoisted: dict[tuple[object, ...], tuple[str, ast.expr]] = {}
+
+    def share(self, rules: Sequence[Rule]) -> None:
+        """Find the conditions the set tests more than once (the same country list, channel,
+        threshold): each is evaluated once, before the rules, into a local. Every condition is
+        pure and cannot raise, so evaluating it early changes no answer."""
+        seen: set[tuple[object, ...]] = set()
+        todo = [(rule.condition, True) for rule in rules]
+        while todo:
+            node, want = todo.pop()
+            if isinstance(node, Not):
+                todo.append((node.operand, not want))
+                continue
+            key = (want, shape(node))
+            if key in seen:
+                self.shared.add(key)  # not its parts: they come with it
+                continue
+            seen.add(key)
+            if isinstance(node, And | Or):
+                todo.extend((n, want) for n in node.operands)
 
     def variable(self, name: str) -> str:
         if name not in self.variables:
@@ -185,12 +207,21 @@ class _Builder:
 
     def truth(self, node: Node, want: bool) -> ast.expr:
         """An expression true exactly when the condition is ``want`` (not unknown)."""
+        if isinstance(node, Not):
+            return self.truth(node.operand, not want)
+        key = (want, shape(node))
+        if key not in self.shared:
+            return self.test(node, want)
+        if key not in self.hoisted:
+            expr = self.test(node, want)  # first: the shared parts inside it come before it
+            self.hoisted[key] = (f"c{len(self.hoisted)}", expr)
+        return _load(self.hoisted[key][0])
+
+    def test(self, node: Node, want: bool) -> ast.expr:
         if isinstance(node, And | Or):
             all_of = isinstance(node, And) == want  # de Morgan for the false side
             parts = [self.truth(n, want) for n in node.operands]
             return ast.BoolOp(ast.And() if all_of else ast.Or(), parts)
-        if isinstance(node, Not):
-            return self.truth(node.operand, not want)
         if isinstance(node, Compare):
             return self.compare(node, want)
         if isinstance(node, In):
@@ -262,6 +293,7 @@ class _Builder:
                 test = ast.Compare(_load(var), [ast.NotEq()], [_load(var)])
                 missing = ast.Constant(None)
             out.append(ast.If(test, [ast.Assign([_store(var)], missing)], []))
+        out.extend(ast.Assign([_store(name)], expr) for name, expr in self.hoisted.values())
         out.append(ast.Assign([_store("fired")], ast.List([], ast.Load())))
         out.append(ast.Assign([_store("allow")], ast.Constant(False)))
         # the model's decision is the level the rules start from (its thresholds: the last rules)
@@ -281,6 +313,7 @@ def generate(
     ``bound`` tuple. Precedence (fraudops.rules.ruleset): an allow that fired approves, else the
     most severe of the model's decision and the rules that fired."""
     builder = _Builder(source)
+    builder.share(rules)
     body = [builder.rule(rule) for rule in rules]  # first: the prologue reads what they use
     decision = ast.IfExp(
         _load("allow"),

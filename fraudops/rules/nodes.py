@@ -7,7 +7,7 @@ the very place a rule goes wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 Action = Literal["allow", "decline", "review"]
@@ -154,3 +154,15 @@ def list_names(node: Node) -> set[str]:
 def names_used(node: Node) -> set[str]:
     """The fields/features a condition reads."""
     return {n.name for n in walk(node) if isinstance(n, Name)}
+
+
+def shape(node: Node) -> tuple[object, ...]:
+    """The node without its positions: equal for the same expression written anywhere."""
+    parts: list[object] = [type(node).__name__]
+    for f in fields(node):
+        if f.name not in ("line", "column"):
+            value = getattr(node, f.name)
+            if isinstance(value, tuple):
+                value = tuple(shape(v) if isinstance(v, Node) else v for v in value)
+            parts.append(shape(value) if isinstance(value, Node) else value)
+    return tuple(parts)

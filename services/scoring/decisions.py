@@ -64,16 +64,18 @@ def build_answers(
     now = time.time()
     rows = [feature_vector(tx, c, t) for tx, (c, t) in zip(txs, states, strict=True)]
     after_features = time.perf_counter()
-    _FEATURES.observe(after_features - started)
     probs, contribs = model.score(rows)
     after_model = time.perf_counter()
-    _MODEL.observe(after_model - after_features)
     scores: list[float] = probs.tolist()
     model_decisions = decisions = [model.decide(p, degraded) for p in scores]
     fired: list[list[str]] = [[]] * len(txs)
     if rules is not None:
+        before_rules = time.perf_counter()
         decisions, fired = apply_rules(rules, txs, rows, scores, decisions, degraded)
-        _RULES.observe(time.perf_counter() - after_model)
+        _RULES.observe(time.perf_counter() - before_rules)
+    # observed once every stage is timed: an observation is not the next stage's time
+    _FEATURES.observe(after_features - started)
+    _MODEL.observe(after_model - after_features)
     out = []
     for i, (tx, rid, row, score, c) in enumerate(
         zip(txs, request_ids, rows, scores, contribs, strict=True)

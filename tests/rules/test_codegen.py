@@ -9,6 +9,7 @@ import math
 import re
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from fraudops.rules import DECISIONS, codegen, load_rules, payment_values
 from fraudops.rules.check import MAX_DEPTH
 from fraudops.rules.values import PAYMENT_ATTRIBUTES
 from fraudops.schema import Txn
-from tests.rules.test_parity import LISTS, number_values, rule_sets
+from tests.rules.test_parity import LISTS, number_values, row, rule_sets
 
 HOSTILE = """
 rule x: review if mcc == "__import__('os').system('touch /tmp/pwned')" or country in (");", "'")
@@ -122,3 +123,23 @@ def test_the_hot_path_form_decides_as_the_mapping_form(
     outcome = compiled.decide(payment_values(txn, vector, score), LISTS, model)
     decision, fired = compiled.decide_payment(txn, vector, score, compiled.bind(LISTS), model)
     assert (decision, fired) == (outcome.decision, list(outcome.fired)), (text, txn, vector)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=rule_sets, rows=st.lists(row, min_size=1, max_size=10))
+def test_conditions_tested_twice_are_evaluated_once_and_decide_the_same(
+    text: str, rows: list[dict[str, Any]]
+) -> None:
+    """The set, its negation and itself again: every condition is shared, so hoisted before the
+    rules (codegen._Builder.share); the answers are still the vectorised evaluation's."""
+    conditions = [line.split(" if ", 1)[1] for line in text.splitlines()]
+    negated = [f"review if not ({c})" for c in conditions]
+    doubled = "\n".join([text, *negated, *(f"decline if {c}" for c in conditions)])
+    compiled = load_rules(doubled)
+    builder = codegen._Builder("values")
+    builder.share(compiled.ruleset.rules)
+    assert builder.shared  # each condition is met at least twice
+    fired = compiled.fired_frame(pd.DataFrame(rows), LISTS)
+    for i, values in enumerate(rows):
+        expected = [n for j, n in enumerate(compiled.names) if fired[i, j]]
+        assert compiled.fired(values, LISTS) == expected, (doubled, values)
