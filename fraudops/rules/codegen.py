@@ -9,7 +9,7 @@ one frame.
 Safety: no rule text ever reaches Python's parser. The function is assembled as a Python syntax
 tree (``ast`` nodes) from the checked rule tree: every name a rule reads becomes a local variable
 chosen here (``v0``, ``v1``...), literals become constants, and the function's globals hold
-nothing, not even the builtins.
+no builtins.
 
 The hot path's form reads the Txn's attributes, the feature vector by index and the named lists
 bound once per lists version to a tuple (``CompiledRules.bind``): on cold caches every dict
@@ -127,8 +127,9 @@ class _Builder:
 
     def share(self, rules: Sequence[Rule]) -> None:
         """Find the conditions the set tests more than once (the same country list, channel,
-        threshold): each is evaluated once, before the rules, into a local. Every condition is
-        pure and cannot raise, so evaluating it early changes no answer."""
+        threshold): each is evaluated once, before the rules, into a local. On values of the
+        contract's types (what the hot path reads) every condition is pure and cannot raise, so
+        evaluating it early changes no answer."""
         seen: set[tuple[object, ...]] = set()
         todo = [(rule.condition, True) for rule in rules]
         while todo:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from fraudops.features import FINGERPRINT
 from fraudops.rules.ruleset import CompiledRules, RuleSet
 
 PREFIX = "r"
+VERSION = re.compile(r"r[1-9][0-9]{0,8}")  # a version name, never a path (the API passes them)
 RULES_FILE = "rules.txt"
 ALIASES = "aliases.json"
 DECISIONS = "decisions.jsonl"
@@ -42,6 +44,8 @@ class RuleRegistry:
         return [p.name for _, p in versioned.version_dirs(self.root, PREFIX)]
 
     def manifest(self, version: str) -> dict[str, Any]:
+        if not VERSION.fullmatch(version):
+            raise RuleRegistryError(f"rule set {version!r} not found: versions are r1, r2, ...")
         try:
             return versioned.read_manifest(self.root, version, "rule set")
         except versioned.VersionError as exc:

@@ -22,7 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from fraudops import redis_clients
 from fraudops.rules.lists import ListStore
 from fraudops.settings import CoreSettings, secret
-from services.alerts import console, console_lists, console_rules, csrf, lists_api
+from services.alerts import console, console_lists, console_rules, csrf, lists_api, rules_api
 from services.alerts.analysts import ITERATIONS, Analysts
 from services.alerts.channels import Message, channels_from
 from services.alerts.consumer import AlertConsumer
@@ -157,6 +157,7 @@ def create_app(
     app.state.rules_dir = core.rules_root()  # FRAUDOPS_RULES_DIR, as scoring and the CLI take it
     app.state.rule_sets = rule_sets(app.state.rules_dir)
     app.include_router(lists_api.router)
+    app.include_router(rules_api.router)
     app.state.login_verifier = BoundedVerifier(settings.login_concurrency, settings.login_queue)
     if analysts.outdated:
         log.warning(

@@ -134,8 +134,8 @@ class RulesHolder:
     async def watch(self, poll_s: float) -> None:
         while True:
             await asyncio.sleep(poll_s)
-            self.flush_hits()
             try:
+                self.flush_hits()
                 await self.refresh()
             except Exception as exc:  # never let the watcher die
                 log.error("rule set refresh failed: %s", exc)

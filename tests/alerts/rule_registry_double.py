@@ -73,6 +73,11 @@ class RuleRegistryDouble:
                                 "reason": why})  # fmt: skip
         return current, self._active
 
+    def deactivate(self, who: str, why: str) -> None:
+        self._active = None
+        self._decisions.append({"action": "deactivate", "version": "", "by": who,
+                                "reason": why})  # fmt: skip
+
     def diff(self, a: str, b: str) -> str:
         return "".join(
             difflib.unified_diff(

@@ -25,6 +25,7 @@ HOSTILE = """
 rule x: review if mcc == "__import__('os').system('touch /tmp/pwned')" or country in (");", "'")
 rule y: decline if customer_id in @__builtins__ and not terminal_id != '"'
 rule z: allow if amount / (customer_nb_tx_1day - 1) > -2 * hour and weekday + score != 1e308
+rule w: review if country in (");", "'") and mcc == "__import__('os').system('touch /tmp/pwned')"
 """
 
 
@@ -65,11 +66,13 @@ def test_the_generated_function_reads_only_its_own_names(monkeypatch: pytest.Mon
         for node in ast.walk(function):
             assert not isinstance(node, ast.Import | ast.ImportFrom | ast.Lambda | ast.Global)
             if isinstance(node, ast.Name):
-                assert node.id in own or re.fullmatch(r"[vt]\d+", node.id), node.id
+                assert node.id in own or re.fullmatch(r"[vtc]\d+", node.id), node.id
             if isinstance(node, ast.Attribute):
                 assert node.attr in attributes, node.attr
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id == "_list"
+    hoisted = {n.id for t in trees for n in ast.walk(t) if isinstance(n, ast.Name)}
+    assert {"c0", "c1"} <= hoisted  # rules x and w share their two conditions
     strings = {n.value for t in trees for n in ast.walk(t) if isinstance(n, ast.Constant)}
     assert "__import__('os').system('touch /tmp/pwned')" in strings  # a constant, never code
 
@@ -80,6 +83,7 @@ def test_hostile_text_is_data() -> None:
     base = {"customer_nb_tx_1day": 1.0, "amount": 5.0, "hour": 1.0, "weekday": 0.0, "score": 0.5}
     assert rules.fired({"mcc": evil}) == ["x"]
     assert rules.fired({"country": "'"}) == ["x"]
+    assert rules.fired({"country": "'", "mcc": evil}) == ["x", "w"]
     assert rules.fired(
         {"customer_id": "c", "terminal_id": '"'}, {"__builtins__": frozenset("c")}
     ) == ["y"]
