@@ -2,7 +2,9 @@
 
 Each scored payment in the feedback database carries the production decision (the champion's)
 and, when a challenger was shadow-scoring, the challenger's score and decision
-(``services/scoring/shadow.py``). On the labelled ones this compares:
+(``services/scoring/shadow.py``). While a rule set was active, the champion model's own decision
+is ``model_decision`` (``decision`` is then the final one, the rules applied): models are
+compared on their own decisions. On the labelled ones this compares:
 
 - average precision of each score;
 - recall at the alert budget: the budget is the number of payments the champion flagged (review
@@ -43,8 +45,8 @@ def labelled_pairs(database_url: str, challenger: str) -> pd.DataFrame:
     Plain SQL on the feedback service's tables (``services/feedback/db.py``; models sit below the
     services and do not import them)."""
     query = sa.text(
-        "SELECT s.amount, s.model_version, s.score, s.decision, s.shadow_score, "
-        "s.shadow_decision, l.label FROM scored_transactions s "
+        "SELECT s.amount, s.model_version, s.score, COALESCE(s.model_decision, s.decision), "
+        "s.shadow_score, s.shadow_decision, l.label FROM scored_transactions s "
         "JOIN labels l ON l.transaction_id = s.transaction_id "
         "WHERE s.shadow_model_version = :challenger AND s.shadow_score IS NOT NULL "
         "ORDER BY s.transaction_id"

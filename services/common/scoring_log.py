@@ -133,4 +133,7 @@ def decode(raw: bytes) -> dict[str, Any]:
         "shadow_model_version": shadow.get("model_version"),
         "shadow_score": None if shadow.get("score") is None else float(shadow["score"]),
         "shadow_decision": shadow.get("decision"),
+        "rules_version": d.get("rules_version"),
+        "rules_fired": orjson.dumps(d["rules"]).decode() if "rules" in d else None,
+        "model_decision": d.get("model_decision"),
     }

@@ -42,6 +42,10 @@ def explain_transaction(database_url: str, registry_root: Path, tx_id: str) -> d
         "amount": str(row.amount),
         "currency": row.currency,
         "decision": row.decision,
+        # with a rule set active: the rules that fired and the model's own decision
+        "rules_version": row.rules_version,
+        "rules_fired": json.loads(row.rules_fired) if row.rules_fired else [],
+        "model_decision": row.model_decision or row.decision,
         "score": row.score,
         "model_version": row.model_version,
         "degraded": row.degraded,
@@ -86,6 +90,10 @@ def render(a: dict[str, Any]) -> str:
         f"decision {a['decision']}  score {a['score']:.6f}  model {a['model_version']}"
         f"{'  (DEGRADED: no profiles)' if a['degraded'] else ''}  scored {a['scored_at']}",
     ]
+    if a.get("rules_version"):
+        fired = ", ".join(a["rules_fired"]) or "none"
+        lines.append(f"rule set {a['rules_version']}: fired {fired}; the model alone: "
+                     f"{a['model_decision']}")  # fmt: skip
     if "thresholds" in a:
         t = a["thresholds"]
         decline = "never" if t["decline"] is None else f"{t['decline']:.6f}"

@@ -62,6 +62,11 @@ class ScoredTransaction(Base):
     shadow_model_version: Mapped[str | None] = mapped_column(String(32), index=True)
     shadow_score: Mapped[float | None] = mapped_column(Float)
     shadow_decision: Mapped[str | None] = mapped_column(String(16))
+    # the rules (issue 22) when a rule set was active; None: the model alone decided, and
+    # ``decision`` is the model's
+    rules_version: Mapped[str | None] = mapped_column(String(16))
+    rules_fired: Mapped[str | None] = mapped_column(Text)  # JSON list of rule names, in order
+    model_decision: Mapped[str | None] = mapped_column(String(16))
 
 
 class LabelEvent(Base):

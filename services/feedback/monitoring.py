@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 from prometheus_client import Gauge
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fraudops.features import FEATURE_NAMES
@@ -63,8 +63,11 @@ def recent_scored(session: Session, since: datetime, limit: int) -> pd.DataFrame
 
 
 def labelled_decisions(session: Session, since: datetime) -> pd.DataFrame:
+    """The model's own decisions (not the rules') on labelled payments: the live precision that
+    can trigger a retrain is the model's."""
+    model = func.coalesce(ScoredTransaction.model_decision, ScoredTransaction.decision)
     rows = session.execute(
-        select(ScoredTransaction.decision, EffectiveLabel.label)
+        select(model, EffectiveLabel.label)
         .join(EffectiveLabel)
         .where(ScoredTransaction.scored_at > since)
     ).all()

@@ -35,7 +35,7 @@ def decision(score: float) -> str:
 @pytest.fixture
 def shadow_db(tmp_path: Path) -> tuple[str, dict[str, np.ndarray]]:
     """N labelled payments scored by m1 and shadow-scored by m2 (the better model), plus some
-    not labelled or not shadow-scored (left out of the comparison)."""
+    not labelled or not shadow-scored (left out of the comparison); a rule set declined some."""
     rng = np.random.default_rng(7)
     y = (rng.random(N) < 0.15).astype(int)
     champ = np.clip(0.3 * y + rng.random(N) * 0.7, 0, 1)
@@ -49,9 +49,15 @@ def shadow_db(tmp_path: Path) -> tuple[str, dict[str, np.ndarray]]:
         for i in range(N + 20):
             labelled, shadowed = i < N or i % 2, i < N or i % 2 == 0
             k = i % N
+            # every 5th payment: a rule declined it; the model is judged on its own decision
+            ruled = i % 5 == 0
             s.add(ScoredTransaction(
                 transaction_id=f"t{i:04d}", timestamp=now, customer_id=f"c{i}", terminal_id="x",
-                amount=float(amount[k]), score=float(champ[k]), decision=decision(champ[k]),
+                amount=float(amount[k]), score=float(champ[k]),
+                decision="decline" if ruled else decision(champ[k]),
+                model_decision=decision(champ[k]) if ruled else None,
+                rules_version="r1" if ruled else None,
+                rules_fired='["ring"]' if ruled else None,
                 model_version="m1", degraded=False, features="[]", scored_at=now,
                 shadow_model_version="m2" if shadowed else None,
                 shadow_score=float(chall[k]) if shadowed else None,

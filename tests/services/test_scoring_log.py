@@ -4,15 +4,17 @@ log, and the card holder can label their payment."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from fraudops.features import FEATURE_NAMES
+from fraudops.rules.registry import RuleRegistry
 from services.feedback.db import ScoredTransaction
-from services.feedback.monitoring import Monitor
+from services.feedback.monitoring import Monitor, labelled_decisions
 from tests.cli import run_cli
 from tests.feedback.conftest import (  # noqa: F401
     bearer,
@@ -141,3 +143,56 @@ def test_decision_audit_reproduces_the_answer(
     assert "reproduced" in text and "thresholds review" in text and "tx_amount" in text
     missing = run_cli("explain", "nope", "--database-url", database_url)
     assert missing.returncode == 1 and "not in the scoring log" in missing.stderr
+
+
+def test_the_rules_reach_the_feedback_database_and_the_model_is_judged_alone(
+    client: TestClient,
+    feedback: TestClient,  # noqa: F811
+    keys: dict[str, str],
+    registry_dir: Path,
+    database_url: str,  # noqa: F811
+) -> None:
+    """With a rule set active, the database keeps the version, the rules that fired and the
+    model's own decision; the live precision that may trigger a retrain and the decision audit
+    read the model's decision, not the rule's."""
+    rules = RuleRegistry(registry_dir.parent / "rules")  # the service's default rules root
+    rules.activate(rules.publish('rule ring: decline if terminal_id == "term-ring"\n', "ana",
+                                 "the ring"), "boss", "go")  # fmt: skip
+    ring = {**PAYMENT, "terminal_id": "term-ring"}
+    deadline, n = time.monotonic() + 10, 0
+    while True:  # the worker polls the registry every 0.2 s here
+        n += 1
+        answer = client.post("/v1/score", json={**ring, "transaction_id": f"probe-{n}"},
+                             headers=auth(keys["score"])).json()  # fmt: skip
+        if answer["rules"] == ["ring"] or time.monotonic() > deadline:
+            break
+    assert answer["rules"] == ["ring"] and answer["decision"] == "decline"
+    sent = {"ring-1": ring, "ring-2": ring, "calm-1": PAYMENT}
+    for tx_id, tx in sent.items():
+        r = client.post("/v1/score", json={**tx, "transaction_id": tx_id},
+                        headers=auth(keys["score"]))  # fmt: skip
+        assert r.status_code == 200
+        r = feedback.post("/v1/feedback", json=label(tx_id, "fraud", "analyst"),
+                          headers=bearer(feedback.app_keys["analyst"]))  # type: ignore[attr-defined]  # fmt: skip
+        assert r.status_code == 201, r.text
+    feedback.app_ingest()  # type: ignore[attr-defined]
+    sessions = feedback.app.api.state.sessions  # type: ignore[attr-defined]
+    with sessions() as s:
+        rows = {r.transaction_id: r for r in s.query(ScoredTransaction)}
+        model = labelled_decisions(s, datetime.now(UTC) - timedelta(hours=1))
+    for tx_id in ("ring-1", "ring-2"):
+        row = rows[tx_id]
+        assert (row.decision, row.rules_version, json.loads(row.rules_fired)) == (
+            "decline", "r1", ["ring"])  # fmt: skip
+        assert row.model_decision in ("approve", "review", "decline")
+    calm = rows["calm-1"]
+    assert (calm.rules_version, json.loads(calm.rules_fired)) == ("r1", [])
+    assert calm.model_decision == calm.decision
+    assert rows["ring-1"].model_decision != "decline"  # the model alone let the ring through
+    expected = sorted(rows[t].model_decision for t in sent)
+    assert sorted(model["decision"]) == expected  # not the rule's declines
+    out = run_cli("explain", "ring-1", "--json", "--database-url", database_url,
+                  "--registry", str(registry_dir))  # fmt: skip
+    audit = json.loads(out.stdout)
+    assert (audit["decision"], audit["rules_fired"], audit["model_decision"]) == (
+        "decline", ["ring"], rows["ring-1"].model_decision)  # fmt: skip
