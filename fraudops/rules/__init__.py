@@ -5,8 +5,9 @@ outcome = compiled.decide(payment_values(txn, features, score), lists, model_dec
 fired = compiled.fired_frame(dataset_columns(frame, scores), lists)   # the backtest
 """
 
+from fraudops.rules.codegen import DECISIONS
 from fraudops.rules.nodes import RuleError
-from fraudops.rules.ruleset import DECISIONS, CompiledRules, Outcome, RuleSet, load_rules
+from fraudops.rules.ruleset import CompiledRules, Outcome, RuleSet, load_rules
 from fraudops.rules.values import dataset_columns, payment_values
 from fraudops.rules.vector import Columns
 

@@ -19,16 +19,7 @@ import pandas as pd
 
 from fraudops.rules import vector
 from fraudops.rules.check import check_rules
-from fraudops.rules.codegen import (
-    ACTION_CODE,
-    Bound,
-    FromPayment,
-    FromValues,
-    generate,
-)
-from fraudops.rules.codegen import (
-    DECISIONS as DECISIONS,  # re-exported: the rules' decisions, by code
-)
+from fraudops.rules.codegen import ACTION_CODE, Bound, FromPayment, FromValues, generate
 from fraudops.rules.nodes import Action, Lists, Rule, list_names, names_used
 from fraudops.rules.parse import parse_rules
 

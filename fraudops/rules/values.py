@@ -23,17 +23,6 @@ from fraudops.schema import Txn
 
 # in a dataset: the payment's amount is the tx_amount feature; currency is not stored
 DATASET_SOURCES = {"amount": "tx_amount"}
-# the payment's fields a rule reads: Txn attributes (never NaN: a Txn's amount is validated
-# finite), or derived from its timestamp (fraudops.rules.codegen inlines the same arithmetic)
-PAYMENT_ATTRIBUTES = (
-    "amount",
-    "customer_id",
-    "terminal_id",
-    "currency",
-    "mcc",
-    "country",
-    "channel",
-)
 
 
 def hour_of(txn: Txn) -> float:
@@ -44,7 +33,10 @@ def weekday_of(txn: Txn) -> float:
     return float((txn.ts // DAY + 3) % 7)  # 1970-01-01 was a Thursday
 
 
+# the payment's fields a rule reads: derived from its timestamp (fraudops.rules.codegen inlines
+# the same arithmetic), or Txn attributes (never NaN: a Txn's amount is validated finite)
 PAYMENT_GETTERS: dict[str, Callable[[Txn], float]] = {"hour": hour_of, "weekday": weekday_of}
+PAYMENT_ATTRIBUTES = tuple(n for n in PAYMENT_FIELDS if n not in PAYMENT_GETTERS)
 
 
 def payment_values(

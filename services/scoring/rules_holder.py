@@ -36,12 +36,19 @@ class ActiveRules:
 
     version: str
     compiled: CompiledRules
-    lists: Lists = field(default_factory=dict)
-    names_lists: bool = False  # the set names lists (it reads their version per round trip)
-    bound: tuple[frozenset[str], ...] = ()  # compiled.bind(lists): what the hot path reads
+    lists: Lists
     # the rules that fired per payment, not yet in the Prometheus counter: the holder's list,
-    # counted once per poll (flush_hits)
-    hits: list[list[str]] = field(default_factory=list)
+    # counted once per poll (RulesHolder.flush_hits)
+    hits: list[list[str]]
+    bound: tuple[frozenset[str], ...] = field(init=False)  # the lists as the hot path reads them
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bound", self.compiled.bind(self.lists))
+
+    @property
+    def names_lists(self) -> bool:
+        """The set names lists (it reads their version per round trip)."""
+        return bool(self.compiled.list_order)
 
 
 class RulesHolder:
@@ -80,10 +87,8 @@ class RulesHolder:
         except Exception as exc:  # a set this code cannot compile: keep the one in use
             log.error("rule set %s refused: %s", wanted, exc)
             return False
-        names_lists = bool(compiled.ruleset.list_names())
         held = self.cache.lists if self.cache is not None else {}
-        bound = compiled.bind(held)
-        self._swap(ActiveRules(wanted, compiled, held, names_lists, bound, self.hits))
+        self._swap(ActiveRules(wanted, compiled, held, self.hits))
         if self.uses_lists and self.cache is not None and self.cache.version < 0:
             await self.lists_moved(None)  # the first set naming lists: read them before use
         return True
@@ -117,10 +122,7 @@ class RulesHolder:
                 return
             cur = self.current
             if cur is not None:
-                bound = cur.compiled.bind(lists)
-                self.current = ActiveRules(
-                    cur.version, cur.compiled, lists, cur.names_lists, bound, self.hits
-                )
+                self.current = ActiveRules(cur.version, cur.compiled, lists, self.hits)
 
     def flush_hits(self) -> None:
         """Add the hits counted since the last flush to the Prometheus counter. Why not on every
